@@ -1,0 +1,1 @@
+"""Connector Survey: self-assessment survey collection and scoring."""

@@ -1,0 +1,52 @@
+"""Domain errors. The app maps each to one HTTP status in one place (app.py)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """One thing wrong with an input: where (a field or a path) and what."""
+
+    field: str
+    message: str
+
+
+class SurveyError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class QuestionnaireError(SurveyError):
+    """A questionnaire file that does not load; `problems` holds every one found."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{self.source}: {p.field}: {p.message}" for p in self.problems]
+
+
+class NotFound(SurveyError):
+    """The thing asked for does not exist (or no longer does)."""
+
+
+class InvalidSubmission(SurveyError):
+    """A well-formed submission that breaks the questionnaire's rules."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) with the submission")
+
+
+class MalformedBody(SurveyError):
+    """A body that is not the JSON it should be."""
+
+
+class IdempotencyConflict(SurveyError):
+    """An Idempotency-Key reused with a different body."""
+
+
+class DatabaseUnavailable(SurveyError):
+    """PostgreSQL cannot be reached right now; the client should retry."""

@@ -1,0 +1,202 @@
+"""YAML → Questionnaire: decode strictly, cross-check, hash. `load_dir` is the only file read."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from survey.errors import Problem, QuestionnaireError
+from survey.model import (
+    ChoiceItem,
+    LikertItem,
+    Loaded,
+    MultiChoiceItem,
+    NumberItem,
+    Questionnaire,
+)
+
+# Query parameters of the report; a segment item with one of these ids could not be filtered on.
+RESERVED_IDS = frozenset({"from", "to", "version", "include_demo", "format"})
+
+
+def version_of(questionnaire: Questionnaire) -> str:
+    """First 12 hex digits of the SHA-256 of the canonical JSON of the parsed definition."""
+    return hashlib.sha256(msgspec.json.encode(questionnaire)).hexdigest()[:12]
+
+
+def load(data: bytes | str, source: str = "<questionnaire>") -> Loaded:
+    """Parse and check one questionnaire; raise QuestionnaireError listing every problem."""
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "$"
+        raise QuestionnaireError(source, [Problem(where, f"not valid YAML: {exc}")]) from exc
+    if not isinstance(raw, dict):
+        raise QuestionnaireError(source, [Problem("$", "expected a mapping at the top level")])
+
+    problems: list[Problem] = []
+    cleaned = _strip_unknown(raw, msgspec.inspect.type_info(Questionnaire), "", problems)
+    try:
+        questionnaire = msgspec.convert(cleaned, Questionnaire)
+    except msgspec.ValidationError as exc:
+        problems.append(_problem_from_validation(exc))
+        raise QuestionnaireError(source, problems) from exc
+    problems.extend(check(questionnaire))
+    if problems:
+        raise QuestionnaireError(source, problems)
+    return Loaded(questionnaire, version_of(questionnaire), source)
+
+
+def load_dir(directory: Path) -> dict[str, Loaded]:
+    """Every `*.yaml`/`*.yml` in `directory` by slug; every problem in every file is raised."""
+    loaded: dict[str, Loaded] = {}
+    problems: list[str] = []
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    for path in files:
+        try:
+            questionnaire = load(path.read_bytes(), str(path))
+        except QuestionnaireError as exc:
+            problems.extend(exc.lines())
+            continue
+        slug = questionnaire.definition.slug
+        if slug in loaded:
+            problems.append(f"{path}: slug: {slug!r} is already used by {loaded[slug].source}")
+            continue
+        loaded[slug] = questionnaire
+    if problems:
+        raise QuestionnaireError(str(directory), [Problem("", line) for line in problems])
+    return loaded
+
+
+def check(q: Questionnaire) -> list[Problem]:
+    """Cross-field rules msgspec cannot express, each with the path of the offending node."""
+    problems: list[Problem] = []
+
+    def duplicates(ids: list[tuple[str, str]], what: str) -> None:
+        counts = Counter(i for i, _ in ids)
+        seen: set[str] = set()
+        for value, path in ids:
+            if counts[value] > 1 and value in seen:
+                problems.append(Problem(path, f"duplicate {what} id {value!r}"))
+            seen.add(value)
+
+    dimension_ids = {d.id for d in q.dimensions}
+    duplicates([(d.id, f"dimensions[{n}].id") for n, d in enumerate(q.dimensions)], "dimension")
+    duplicates([(s.id, f"sections[{n}].id") for n, s in enumerate(q.sections)], "section")
+    duplicates([(p.id, f"profiles[{n}].id") for n, p in enumerate(q.profiles)], "profile")
+    item_ids = [
+        (item.id, f"sections[{s}].items[{i}].id")
+        for s, section in enumerate(q.sections)
+        for i, item in enumerate(section.items)
+    ]
+    duplicates(item_ids, "item")
+
+    used: set[str] = set()
+    for s, section in enumerate(q.sections):
+        for i, item in enumerate(section.items):
+            path = f"sections[{s}].items[{i}]"
+            if isinstance(item, LikertItem):
+                if item.scale not in q.scales:
+                    problems.append(Problem(f"{path}.scale", f"unknown scale {item.scale!r}"))
+                if item.dimension not in dimension_ids:
+                    problems.append(
+                        Problem(f"{path}.dimension", f"unknown dimension {item.dimension!r}")
+                    )
+                used.add(item.dimension)
+            if isinstance(item, ChoiceItem | MultiChoiceItem):
+                for value, count in Counter(item.options).items():
+                    if count > 1:
+                        problems.append(Problem(f"{path}.options", f"duplicate option {value!r}"))
+            segment = isinstance(item, ChoiceItem | NumberItem) and item.segment
+            if segment and item.id in RESERVED_IDS:
+                problems.append(Problem(f"{path}.id", f"{item.id!r} is reserved for filters"))
+    for n, dimension in enumerate(q.dimensions):
+        if dimension.id not in used:
+            problems.append(Problem(f"dimensions[{n}]", f"dimension {dimension.id!r} has no items"))
+        for b, band in enumerate(dimension.feedback):
+            last = b == len(dimension.feedback) - 1
+            if last and band.condition is not None:
+                problems.append(
+                    Problem(
+                        f"dimensions[{n}].feedback[{b}]", "the last band must have no condition"
+                    )
+                )
+
+    for name in q.scoring.index.weights or {}:
+        if name not in dimension_ids:
+            problems.append(Problem(f"scoring.index.weights.{name}", f"unknown dimension {name!r}"))
+    if not q.weights and q.profiles and any(p.when and p.when.index for p in q.profiles):
+        problems.append(
+            Problem("scoring.index", "profiles test the index but it has no dimensions")
+        )
+
+    for n, profile in enumerate(q.profiles):
+        last = n == len(q.profiles) - 1
+        if last and profile.when is not None:
+            problems.append(
+                Problem(f"profiles[{n}].when", "the last profile must have no condition")
+            )
+        for name in profile.when.dimensions if profile.when else {}:
+            if name not in dimension_ids:
+                problems.append(
+                    Problem(f"profiles[{n}].when.dimensions.{name}", f"unknown dimension {name!r}")
+                )
+    return problems
+
+
+# --- unknown keys -----------------------------------------------------------------------------
+
+
+def _strip_unknown(value: Any, info: Any, path: str, problems: list[Problem]) -> Any:
+    """Report every unknown key (msgspec stops at the first) and drop it, so decoding goes on."""
+    mi = msgspec.inspect
+    if isinstance(info, mi.UnionType):
+        structs = [t for t in info.types if isinstance(t, mi.StructType)]
+        if isinstance(value, dict) and structs:
+            tag_field = structs[0].tag_field
+            match = next((t for t in structs if t.tag == value.get(tag_field)), None)
+            if tag_field is None:
+                match = structs[0]
+            return _strip_unknown(value, match, path, problems) if match else value
+        return value
+    if isinstance(info, mi.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f.type for f in info.fields}
+        cleaned = {}
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in fields:
+                cleaned[key] = _strip_unknown(item, fields[key], where, problems)
+            elif key == info.tag_field:
+                cleaned[key] = item
+            else:
+                problems.append(Problem(where, f"unknown key {key!r}"))
+        return cleaned
+    if isinstance(info, mi.ListType) and isinstance(value, list):
+        return [
+            _strip_unknown(v, info.item_type, f"{path}[{n}]", problems) for n, v in enumerate(value)
+        ]
+    if isinstance(info, mi.DictType) and isinstance(value, dict):
+        return {
+            k: _strip_unknown(v, info.value_type, f"{path}.{k}", problems) for k, v in value.items()
+        }
+    if isinstance(info, mi.Metadata):
+        return _strip_unknown(value, info.type, path, problems)
+    return value
+
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def _problem_from_validation(exc: msgspec.ValidationError) -> Problem:
+    """msgspec says 'Expected `int`, got `str` - at `$.sections[0].title`'; split it."""
+    match = _AT.match(str(exc))
+    assert match is not None  # the pattern matches any string
+    path = (match["path"] or "").lstrip(".") or "$"
+    return Problem(path, match["message"])

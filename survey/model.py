@@ -1,0 +1,207 @@
+"""The questionnaire format (DESIGN §4) and the wire models, as strict msgspec Structs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct
+
+Id = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Slug = Annotated[str, Meta(pattern=r"^[a-z0-9-]+$", max_length=64)]
+Text = Annotated[str, Meta(min_length=1)]
+
+
+class Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of everything read from outside: unknown keys are errors, values immutable."""
+
+
+class Scale(Strict, kw_only=True):
+    labels: Annotated[list[Text], Meta(min_length=2)]
+    values: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.values is None:
+            return
+        if len(self.values) != len(self.labels):
+            raise ValueError("values must have one entry per label")
+        if any(b <= a for a, b in zip(self.values, self.values[1:], strict=False)):
+            raise ValueError("values must be strictly increasing integers")
+
+    @property
+    def points(self) -> list[int]:
+        return self.values if self.values is not None else list(range(1, len(self.labels) + 1))
+
+
+class Condition(Strict, kw_only=True):
+    """`at_least: x` holds when value ≥ x; `below: x` when value < x; both may be given."""
+
+    at_least: float | None = None
+    below: float | None = None
+
+    def holds(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        if self.at_least is not None and value < self.at_least:
+            return False
+        return not (self.below is not None and value >= self.below)
+
+
+class Band(Strict, kw_only=True):
+    text: Text
+    at_least: float | None = None
+    below: float | None = None
+
+    @property
+    def condition(self) -> Condition | None:
+        if self.at_least is None and self.below is None:
+            return None
+        return Condition(at_least=self.at_least, below=self.below)
+
+
+class Dimension(Strict, kw_only=True):
+    id: Id
+    name: Text
+    description: str = ""
+    feedback: list[Band] = []
+
+
+class _Item(Strict, tag_field="type", kw_only=True):
+    id: Id
+    text: Text
+    required: bool = False
+
+
+class LikertItem(_Item, tag="likert", kw_only=True):
+    scale: str
+    dimension: str
+    reverse: bool = False
+
+
+class ChoiceItem(_Item, tag="choice", kw_only=True):
+    options: Annotated[list[Text], Meta(min_length=1)]
+    segment: bool = False
+
+
+class MultiChoiceItem(_Item, tag="multi_choice", kw_only=True):
+    options: Annotated[list[Text], Meta(min_length=1)]
+
+
+class NumberItem(_Item, tag="number", kw_only=True):
+    min: float | None = None
+    max: float | None = None
+    integer: bool = True
+    segment: bool = False
+
+    def __post_init__(self) -> None:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+
+
+class TextItem(_Item, tag="text", kw_only=True):
+    max_length: Annotated[int, Meta(ge=1, le=100_000)] = 2000
+
+
+Item = LikertItem | ChoiceItem | MultiChoiceItem | NumberItem | TextItem
+
+
+class Section(Strict, kw_only=True):
+    id: Id
+    title: Text
+    description: str = ""
+    items: Annotated[list[Item], Meta(min_length=1)]
+
+
+class IndexSpec(Strict, kw_only=True):
+    id: Id = "index"
+    name: Text = "Index"
+    weights: dict[str, Annotated[float, Meta(gt=0)]] | None = None
+
+
+class ScoringSpec(Strict, kw_only=True):
+    min_answered: Annotated[float, Meta(gt=0, le=1)] = 0.75
+    index: IndexSpec = IndexSpec()
+
+
+class When(Strict, kw_only=True):
+    index: Condition | None = None
+    dimensions: dict[str, Condition] = {}
+
+
+class Profile(Strict, kw_only=True):
+    id: Id
+    label: Text
+    summary: str = ""
+    when: When | None = None
+
+
+class Questionnaire(Strict, kw_only=True):
+    slug: Slug
+    title: Text
+    description: str = ""
+    consent: str | None = None
+    quote_consent: str | None = None
+    scales: dict[str, Scale] = {}
+    dimensions: list[Dimension] = []
+    sections: Annotated[list[Section], Meta(min_length=1)]
+    scoring: ScoringSpec = ScoringSpec()
+    profiles: list[Profile] = []
+
+    @property
+    def items(self) -> list[Item]:
+        return [item for section in self.sections for item in section.items]
+
+    def item(self, item_id: str) -> Item | None:
+        return next((i for i in self.items if i.id == item_id), None)
+
+    def likert_items(self, dimension: str | None = None) -> list[LikertItem]:
+        return [
+            i
+            for i in self.items
+            if isinstance(i, LikertItem) and (dimension is None or i.dimension == dimension)
+        ]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Index weights by dimension id; every dimension with weight 1 when none are given."""
+        if self.scoring.index.weights is not None:
+            return dict(self.scoring.index.weights)
+        return {d.id: 1.0 for d in self.dimensions}
+
+    @property
+    def segments(self) -> list[ChoiceItem | NumberItem]:
+        return [i for i in self.items if isinstance(i, ChoiceItem | NumberItem) and i.segment]
+
+
+class Loaded(Struct, frozen=True):
+    """A questionnaire as served: the definition and its version hash."""
+
+    definition: Questionnaire
+    version: str
+    source: str
+
+
+# --- wire models -------------------------------------------------------------------------------
+
+Answer = int | float | str | list[str] | None
+
+
+class Submission(Strict, kw_only=True):
+    answers: dict[str, Answer] = {}
+    consent: bool = False
+    quote_consent: bool = False
+
+
+class Score(Struct, frozen=True):
+    """A scored answer set: full-precision scores, `None` where too little was answered."""
+
+    dimensions: dict[str, float | None]
+    index: float | None
+    profile: Profile | None
+
+    @property
+    def complete(self) -> bool:
+        return self.index is not None
+
+
+submission_decoder = msgspec.json.Decoder(Submission)
