@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 
@@ -50,3 +52,14 @@ class IdempotencyConflict(SurveyError):
 
 class DatabaseUnavailable(SurveyError):
     """PostgreSQL cannot be reached right now; the client should retry."""
+
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def problem_from_validation(exc: msgspec.ValidationError) -> Problem:
+    """msgspec says 'Expected `int`, got `str` - at `$.sections[0].title`'; split it."""
+    match = _AT.match(str(exc))
+    assert match is not None  # the pattern matches any string
+    path = (match["path"] or "").lstrip(".") or "$"
+    return Problem(path, match["message"])

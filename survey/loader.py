@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from survey.errors import Problem, QuestionnaireError
+from survey.errors import Problem, QuestionnaireError, problem_from_validation
 from survey.model import (
     ChoiceItem,
     LikertItem,
@@ -27,7 +26,9 @@ RESERVED_IDS = frozenset({"from", "to", "version", "include_demo", "format"})
 
 def version_of(questionnaire: Questionnaire) -> str:
     """First 12 hex digits of the SHA-256 of the canonical JSON of the parsed definition."""
-    return hashlib.sha256(msgspec.json.encode(questionnaire)).hexdigest()[:12]
+    # Mapping keys sorted: reordering `weights` or `scales` in the YAML is the same questionnaire.
+    canonical = msgspec.json.encode(questionnaire, order="deterministic")
+    return hashlib.sha256(canonical).hexdigest()[:12]
 
 
 def load(data: bytes | str, source: str = "<questionnaire>") -> Loaded:
@@ -46,7 +47,7 @@ def load(data: bytes | str, source: str = "<questionnaire>") -> Loaded:
     try:
         questionnaire = msgspec.convert(cleaned, Questionnaire)
     except msgspec.ValidationError as exc:
-        problems.append(_problem_from_validation(exc))
+        problems.append(problem_from_validation(exc))
         raise QuestionnaireError(source, problems) from exc
     problems.extend(check(questionnaire))
     if problems:
@@ -189,14 +190,3 @@ def _strip_unknown(value: Any, info: Any, path: str, problems: list[Problem]) ->
     if isinstance(info, mi.Metadata):
         return _strip_unknown(value, info.type, path, problems)
     return value
-
-
-_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-
-
-def _problem_from_validation(exc: msgspec.ValidationError) -> Problem:
-    """msgspec says 'Expected `int`, got `str` - at `$.sections[0].title`'; split it."""
-    match = _AT.match(str(exc))
-    assert match is not None  # the pattern matches any string
-    path = (match["path"] or "").lstrip(".") or "$"
-    return Problem(path, match["message"])

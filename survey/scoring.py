@@ -65,7 +65,8 @@ def _check_value(q: Questionnaire, item: object, value: Answer) -> str | None:
         case NumberItem(min=low, max=high, integer=integer):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return "must be a number"
-            if not math.isfinite(value):
+            # Only floats can be inf or nan; an int is exact however big (isfinite would overflow).
+            if isinstance(value, float) and not math.isfinite(value):
                 return "must be a finite number"
             if integer and not _is_int(value):
                 return "must be a whole number"

@@ -1,0 +1,189 @@
+"""The JSON API under /api/v1 (DESIGN §6). Handlers decode, call the core and the store, encode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
+
+import asyncpg
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
+from litestar.params import Parameter
+
+from survey import intake, store
+from survey.errors import (
+    InvalidSubmission,
+    MalformedBody,
+    NotFound,
+    Problem,
+    problem_from_validation,
+)
+from survey.model import Loaded, Submission, submission_decoder
+
+
+class ProblemDetails(msgspec.Struct, kw_only=True):
+    """RFC 9457 problem details, with the fields at fault in `errors`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[Problem] = []
+
+
+class QuestionnaireSummary(msgspec.Struct, frozen=True):
+    slug: str
+    title: str
+    version: str
+    items: int
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+
+
+def problem(status: int, description: str) -> ResponseSpec:
+    return ResponseSpec(
+        ProblemDetails,
+        description=description,
+        media_type="application/problem+json",
+        generate_examples=False,
+    )
+
+
+P400 = {400: problem(400, "Malformed JSON or a body of the wrong shape")}
+P404 = {404: problem(404, "No such questionnaire or result")}
+P413 = {413: problem(413, "Body over 1 MB")}
+P422 = {422: problem(422, "Well-formed but invalid; every problem is listed in `errors`")}
+P429 = {429: problem(429, "Too many submissions; see Retry-After")}
+P503 = {503: problem(503, "The database is unavailable; see Retry-After")}
+
+_answer = Schema(
+    one_of=[
+        Schema(type=OpenAPIType.INTEGER),
+        Schema(type=OpenAPIType.NUMBER),
+        Schema(type=OpenAPIType.STRING),
+        Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING)),
+        Schema(type=OpenAPIType.NULL),
+    ]
+)
+SUBMISSION_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    properties={
+        "answers": Schema(type=OpenAPIType.OBJECT, additional_properties=_answer),
+        "consent": Schema(type=OpenAPIType.BOOLEAN),
+        "quote_consent": Schema(type=OpenAPIType.BOOLEAN),
+    },
+    additional_properties=False,
+)
+
+
+@dataclass
+class SubmissionOperation(Operation):
+    """The submit handler reads the raw body itself (to tell 400 from 422); document it here."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={"application/json": OpenAPIMediaType(schema=SUBMISSION_SCHEMA)},
+            required=True,
+            description="Answers keyed by item id, and the consents.",
+        )
+
+
+def questionnaire(state: State, slug: str) -> Loaded:
+    loaded: Loaded | None = state.questionnaires.get(slug)
+    if loaded is None:
+        raise NotFound(f"no questionnaire {slug!r}")
+    return loaded
+
+
+def decode_submission(body: bytes) -> Submission:
+    try:
+        return submission_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidSubmission([problem_from_validation(exc)]) from exc
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"malformed JSON: {exc}") from exc
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key",
+        required=False,
+        max_length=255,
+        description="Makes a retry return the first result instead of storing a second response.",
+    ),
+]
+
+
+class ApiController(Controller):
+    path = "/api/v1"
+    tags: ClassVar[list[str]] = ["responses"]
+
+    @get("/questionnaires", responses=P503)
+    async def list_questionnaires(self, state: State) -> list[QuestionnaireSummary]:
+        """Every questionnaire served, with its current version and item count."""
+        return [
+            QuestionnaireSummary(slug, q.definition.title, q.version, len(q.definition.items))
+            for slug, q in sorted(state.questionnaires.items())
+        ]
+
+    @get("/questionnaires/{slug:str}", responses=P404)
+    async def get_questionnaire(self, state: State, slug: str) -> dict[str, Any]:
+        """The definition as JSON, with its `version`."""
+        loaded = questionnaire(state, slug)
+        definition: dict[str, Any] = msgspec.to_builtins(loaded.definition)
+        return {**definition, "version": loaded.version}
+
+    @post(
+        "/questionnaires/{slug:str}/responses",
+        status_code=201,
+        operation_class=SubmissionOperation,
+        responses=P400 | P404 | P413 | P422 | P429 | P503,
+    )
+    async def submit(
+        self,
+        state: State,
+        request: Request[Any, Any, Any],
+        db: asyncpg.Connection,
+        slug: str,
+        idempotency_key: IdempotencyKey = None,
+    ) -> intake.Receipt:
+        """Score and store one response; 201 only once it is committed."""
+        loaded = questionnaire(state, slug)
+        body = await request.body()
+        submission = decode_submission(body)
+        async with db.transaction():
+            return await intake.submit(
+                db,
+                loaded,
+                submission,
+                source="api",
+                secret=state.settings.secret,
+                idempotency_key=idempotency_key,
+                body=body,
+            )
+
+    @get("/results/{token:str}", responses=P404 | P503)
+    async def get_result(self, state: State, db: asyncpg.Connection, token: str) -> intake.Result:
+        """The respondent's own result, by the private token from their submission."""
+        row = await store.select_response_by_token(db, intake.token_hash(token))
+        if row is None or row.slug not in state.questionnaires:
+            raise NotFound("no result for this token (it may have been deleted)")
+        return intake.result_of(state.questionnaires[row.slug], row)
+
+    @delete("/results/{token:str}", status_code=204, responses=P404 | P503)
+    async def delete_result(self, db: asyncpg.Connection, token: str) -> None:
+        """Erase the respondent's answers for good."""
+        if not await store.delete_response_by_token(db, intake.token_hash(token)):
+            raise NotFound("no result for this token (it may have been deleted)")

@@ -1,0 +1,196 @@
+"""create_app(settings) → Litestar: lifespan, dependencies, error mapping, routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, TooManyRequestsException
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from survey import db, loader, migrate, store
+from survey.api import P503, ApiController, Health, ProblemDetails
+from survey.config import Settings
+from survey.errors import (
+    DatabaseUnavailable,
+    IdempotencyConflict,
+    InvalidSubmission,
+    MalformedBody,
+    NotFound,
+    SurveyError,
+)
+from survey.model import Loaded
+
+log = logging.getLogger("survey")
+
+MAX_BODY = 1024 * 1024
+RETRY_AFTER = "5"
+
+# Each domain error maps to one status, in this one place.
+STATUS: dict[type[SurveyError], tuple[int, str]] = {
+    MalformedBody: (400, "Malformed request body"),
+    NotFound: (404, "Not found"),
+    InvalidSubmission: (422, "Invalid submission"),
+    IdempotencyConflict: (422, "Idempotency-Key reused with a different body"),
+    DatabaseUnavailable: (503, "Database unavailable"),
+}
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    errors: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[ProblemDetails]:
+    return Response(
+        ProblemDetails(title=title, status=status, detail=detail, errors=errors or []),
+        status_code=status,
+        media_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def on_survey_error(request: Request[Any, Any, Any], exc: SurveyError) -> Response[Any]:
+    status, title = next(v for k, v in STATUS.items() if isinstance(exc, k))
+    errors = exc.problems if isinstance(exc, InvalidSubmission) else None
+    if isinstance(exc, MalformedBody):
+        detail = str(exc)
+    elif isinstance(exc, DatabaseUnavailable):
+        log.warning("database unavailable: %s", exc)
+        detail = "The database cannot be reached right now; please retry shortly."
+    else:
+        detail = str(exc)
+    headers = {"Retry-After": RETRY_AFTER} if status == 503 else None
+    return problem_response(status, title, detail, errors, headers)
+
+
+def on_unreachable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    return on_survey_error(request, DatabaseUnavailable(str(exc)))
+
+
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    headers = dict(exc.headers or {})
+    if isinstance(exc, TooManyRequestsException) and "RateLimit-Reset" in headers:
+        headers["Retry-After"] = headers["RateLimit-Reset"]
+    title = exc.detail if exc.status_code != 400 else "Bad request"
+    return problem_response(exc.status_code, title, exc.detail, None, headers or None)
+
+
+def on_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # The traceback goes to the log, never to the client.
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "Internal server error")
+
+
+async def provide_db(state: State) -> AsyncGenerator[asyncpg.Connection, None]:
+    """A pooled connection per request; waits at most `db_timeout`, then 503."""
+    pool: asyncpg.Pool = state.pool
+    try:
+        conn = await pool.acquire(timeout=state.settings.db_timeout)
+    except db.UNREACHABLE as exc:
+        raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)
+
+
+@get("/healthz", media_type=MediaType.JSON, tags=["ops"])
+async def healthz() -> Health:
+    """The process is alive."""
+    return Health("ok")
+
+
+@get("/readyz", tags=["ops"], responses=P503)
+async def readyz(state: State) -> Response[Any]:
+    """The database is reachable and every migration is applied."""
+    try:
+        async with state.pool.acquire(timeout=state.settings.db_timeout) as conn:
+            pending = await migrate.pending(conn)
+    except db.UNREACHABLE as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+    if pending:
+        return problem_response(
+            503,
+            "Not migrated",
+            f"pending migrations: {', '.join(m.name for m in pending)}",
+            headers={"Retry-After": RETRY_AFTER},
+        )
+    return Response(Health("ready"))
+
+
+def _throttled(request: Request[Any, Any, Any]) -> bool:
+    return request.method == "POST" and request.url.path.endswith("/responses")
+
+
+def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = None) -> Litestar:
+    """The application; `questionnaires` defaults to every file in the questionnaires dir."""
+    if settings.database_url is None:
+        raise ValueError("create_app needs settings.database_url (the CLI starts the embedded one)")
+    if settings.secret is None:
+        raise ValueError("create_app needs settings.secret")
+    served = (
+        questionnaires
+        if questionnaires is not None
+        else loader.load_dir(Path(settings.questionnaires_dir))
+    )
+    database_url = settings.database_url
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        pool = await db.create_pool(database_url, settings.pool_size, settings.db_timeout)
+        try:
+            async with pool.acquire() as conn:
+                await store.insert_questionnaire_versions(conn, list(served.values()))
+            app.state.pool = pool
+            yield
+        finally:
+            await pool.close()
+
+    middleware = []
+    if settings.rate_limit:
+        rate_limit = RateLimitConfig(
+            rate_limit=("minute", settings.rate_limit), check_throttle_handler=_throttled
+        )
+        middleware.append(rate_limit.middleware)
+
+    return Litestar(
+        route_handlers=[ApiController, healthz, readyz],
+        dependencies={"db": Provide(provide_db)},
+        lifespan=[lifespan],
+        state=State({"settings": settings, "questionnaires": served}),
+        exception_handlers={
+            SurveyError: on_survey_error,
+            HTTPException: on_http_error,
+            **dict.fromkeys(db.UNREACHABLE, on_unreachable),
+            HTTP_500_INTERNAL_SERVER_ERROR: on_internal_error,
+        },
+        middleware=middleware,
+        request_max_body_size=MAX_BODY,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=500),
+        openapi_config=OpenAPIConfig(
+            title="Connector Survey",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+    )
+
+
+def app_from_env() -> Litestar:
+    """The factory the ASGI server calls in each worker; `survey serve` sets the environment."""
+    from survey.config import from_env, with_secret
+
+    return create_app(with_secret(from_env()))

@@ -1,0 +1,87 @@
+"""The database connection: embedded PostgreSQL when no URL is given, the pool, errors of reach."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from survey.errors import DatabaseUnavailable
+
+EMBEDDED_DATABASE = "survey"
+
+# The errors that mean "PostgreSQL is not there right now", as opposed to a bug or bad data.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def start_embedded(data_dir: str | Path) -> str:
+    """Start (or join) the embedded PostgreSQL in `data_dir`/pgdata; return a URL to its database.
+
+    The server outlives this process so that a restart is quick; `survey stop-db` ends it.
+    """
+    root = Path(data_dir).resolve() / "pgdata"
+    root.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then picks /tmp, which is fine.
+        warnings.simplefilter("ignore")
+        import pgserver  # imported here: only needed without DATABASE_URL
+
+        server = pgserver.get_server(root, cleanup_mode=None)
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
+    if "1 row" not in exists:
+        server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
+    uri: str = server.get_uri(EMBEDDED_DATABASE)
+    return uri
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # JSONB travels as text; msgspec-encoded bytes go in, plain JSON comes out.
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_json, decoder=json.loads, schema="pg_catalog", format="text"
+    )
+
+
+def _encode_json(value: Any) -> str:
+    import msgspec
+
+    return msgspec.json.encode(value).decode()
+
+
+async def create_pool(url: str, size: int = 10, wait: float = 5.0) -> asyncpg.Pool:
+    """A pool with the JSON codec; raises DatabaseUnavailable when the server cannot be reached."""
+    try:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=size,
+            timeout=wait,
+            command_timeout=60,
+            init=_init_connection,
+        )
+    except UNREACHABLE as exc:
+        raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+    assert pool is not None
+    return pool
+
+
+async def connect(url: str, wait: float = 5.0) -> asyncpg.Connection:
+    """One connection, for the CLI; raises DatabaseUnavailable when it cannot be made."""
+    try:
+        conn: asyncpg.Connection = await asyncio.wait_for(asyncpg.connect(url), wait)
+    except UNREACHABLE as exc:
+        raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+    await _init_connection(conn)
+    return conn
