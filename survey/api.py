@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIMediaType,
@@ -17,7 +18,7 @@ from litestar.openapi.spec import (
     RequestBody,
     Schema,
 )
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter
 
 from survey import intake, store
 from survey.errors import (
@@ -28,6 +29,9 @@ from survey.errors import (
     problem_from_validation,
 )
 from survey.model import Loaded, Submission, submission_decoder
+
+# The per-request connection, provided by app.provide_db.
+Db = NamedDependency[asyncpg.Connection]
 
 
 class ProblemDetails(msgspec.Struct, kw_only=True):
@@ -41,7 +45,7 @@ class ProblemDetails(msgspec.Struct, kw_only=True):
 
 
 class QuestionnaireSummary(msgspec.Struct, frozen=True):
-    slug: str
+    slug: FromPath[str]
     title: str
     version: str
     items: int
@@ -117,8 +121,8 @@ def decode_submission(body: bytes) -> Submission:
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         max_length=255,
         description="Makes a retry return the first result instead of storing a second response.",
@@ -139,7 +143,7 @@ class ApiController(Controller):
         ]
 
     @get("/questionnaires/{slug:str}", responses=P404)
-    async def get_questionnaire(self, state: State, slug: str) -> dict[str, Any]:
+    async def get_questionnaire(self, state: State, slug: FromPath[str]) -> dict[str, Any]:
         """The definition as JSON, with its `version`."""
         loaded = questionnaire(state, slug)
         definition: dict[str, Any] = msgspec.to_builtins(loaded.definition)
@@ -155,8 +159,8 @@ class ApiController(Controller):
         self,
         state: State,
         request: Request[Any, Any, Any],
-        db: asyncpg.Connection,
-        slug: str,
+        db: Db,
+        slug: FromPath[str],
         idempotency_key: IdempotencyKey = None,
     ) -> intake.Receipt:
         """Score and store one response; 201 only once it is committed."""
@@ -175,7 +179,7 @@ class ApiController(Controller):
             )
 
     @get("/results/{token:str}", responses=P404 | P503)
-    async def get_result(self, state: State, db: asyncpg.Connection, token: str) -> intake.Result:
+    async def get_result(self, state: State, db: Db, token: FromPath[str]) -> intake.Result:
         """The respondent's own result, by the private token from their submission."""
         row = await store.select_response_by_token(db, intake.token_hash(token))
         if row is None or row.slug not in state.questionnaires:
@@ -183,7 +187,7 @@ class ApiController(Controller):
         return intake.result_of(state.questionnaires[row.slug], row)
 
     @delete("/results/{token:str}", status_code=204, responses=P404 | P503)
-    async def delete_result(self, db: asyncpg.Connection, token: str) -> None:
+    async def delete_result(self, db: Db, token: FromPath[str]) -> None:
         """Erase the respondent's answers for good."""
         if not await store.delete_response_by_token(db, intake.token_hash(token)):
             raise NotFound("no result for this token (it may have been deleted)")

@@ -30,7 +30,7 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 def start_embedded(data_dir: str | Path) -> str:
     """Start (or join) the embedded PostgreSQL in `data_dir`/pgdata; return a URL to its database.
 
-    The server outlives this process so that a restart is quick; `survey stop-db` ends it.
+    The server stops when the last process that started or joined it exits.
     """
     root = Path(data_dir).resolve() / "pgdata"
     root.mkdir(parents=True, exist_ok=True)
@@ -39,7 +39,7 @@ def start_embedded(data_dir: str | Path) -> str:
         warnings.simplefilter("ignore")
         import pgserver  # imported here: only needed without DATABASE_URL
 
-        server = pgserver.get_server(root, cleanup_mode=None)
+        server = pgserver.get_server(root, cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
     if "1 row" not in exists:
         server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")

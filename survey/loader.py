@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ def load(data: bytes | str, source: str = "<questionnaire>") -> Loaded:
     try:
         questionnaire = msgspec.convert(cleaned, Questionnaire)
     except msgspec.ValidationError as exc:
-        problems.append(problem_from_validation(exc))
+        problems.append(_name_keys(problem_from_validation(exc), cleaned))
         raise QuestionnaireError(source, problems) from exc
     problems.extend(check(questionnaire))
     if problems:
@@ -190,3 +192,44 @@ def _strip_unknown(value: Any, info: Any, path: str, problems: list[Problem]) ->
     if isinstance(info, mi.Metadata):
         return _strip_unknown(value, info.type, path, problems)
     return value
+
+
+_STEP = re.compile(r"(?:^|\.)([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _name_keys(problem: Problem, cleaned: Any) -> Problem:
+    """msgspec writes every mapping key as `[...]`; find each key by decoding with it alone."""
+    if "[...]" not in problem.field:
+        return problem
+    steps: list[tuple[str, Any]] = [
+        ("key", name) if name else ("index", int(index)) if index else ("any", None)
+        for name, index in _STEP.findall(problem.field)
+    ]
+
+    def node(data: Any, depth: int) -> Any:
+        for _, step in steps[:depth]:
+            data = data[step]
+        return data
+
+    for n, (kind, _) in enumerate(steps):
+        if kind != "any":
+            continue
+        try:
+            keys = list(node(cleaned, n))
+        except (KeyError, IndexError, TypeError):
+            return problem
+        for key in keys:
+            trial = copy.deepcopy(cleaned)
+            mapping = node(trial, n)
+            for other in [k for k in mapping if k != key]:
+                del mapping[other]
+            try:
+                msgspec.convert(trial, Questionnaire)
+            except msgspec.ValidationError as exc:
+                if problem_from_validation(exc) == problem:
+                    steps[n] = ("key", key)
+                    break
+        else:
+            return problem
+    path = "".join(f"[{step}]" if kind == "index" else f".{step}" for kind, step in steps)
+    return Problem(path.lstrip("."), problem.message)

@@ -1,0 +1,156 @@
+"""Real PostgreSQL for every database test: the embedded server, or TEST_DATABASE_URL.
+
+The schema is migrated once per run into a template database; each test gets its own
+database cloned from it, so tests are isolated and may commit, run concurrently and count rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import uvicorn
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from survey import db, loader, migrate
+from survey.app import create_app
+from survey.config import Settings
+from survey.model import Loaded
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONNAIRES = ROOT / "questionnaires"
+TEAMWORK = ROOT / "tests" / "data" / "teamwork.yaml"
+TEMPLATE = f"survey_template_{os.getpid()}"
+_counter = itertools.count()
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def _admin(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """A URL on the PostgreSQL server under test, to a database we may connect to."""
+    return os.environ.get("TEST_DATABASE_URL") or db.start_embedded(ROOT / ".survey-test")
+
+
+@pytest.fixture(scope="session")
+def template_url(server_url: str) -> Iterator[str]:
+    async def build() -> None:
+        await _admin(
+            server_url, f'DROP DATABASE IF EXISTS "{TEMPLATE}"', f'CREATE DATABASE "{TEMPLATE}"'
+        )
+        conn = await asyncpg.connect(with_database(server_url, TEMPLATE))
+        try:
+            await migrate.migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    yield with_database(server_url, TEMPLATE)
+    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def empty_database_url(server_url: str) -> Iterator[str]:
+    """A new database with nothing in it, not even the schema."""
+    name = f"survey_test_{os.getpid()}_{next(_counter)}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    yield with_database(server_url, name)
+    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(server_url: str, template_url: str) -> Iterator[str]:
+    """A migrated database of this test's own, cloned from the template."""
+    name = f"survey_test_{os.getpid()}_{next(_counter)}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"'))
+    yield with_database(server_url, name)
+    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def questionnaires() -> dict[str, Loaded]:
+    """Every shipped questionnaire, and the test one of another shape."""
+    served = loader.load_dir(QUESTIONNAIRES)
+    teamwork = loader.load(TEAMWORK.read_bytes(), str(TEAMWORK))
+    return {**served, teamwork.definition.slug: teamwork}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=str(tmp_path),
+        questionnaires_dir=str(QUESTIONNAIRES),
+        secret="test-secret-not-for-production",
+        rate_limit=0,
+        db_timeout=2.0,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, questionnaires: dict[str, Loaded]) -> Litestar:
+    return create_app(settings, questionnaires)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to this test's database, to check what was stored."""
+    connection = await db.connect(database_url)
+    yield connection
+    await connection.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_server(app: Litestar) -> Iterator[str]:
+    """The app served over real HTTP by uvicorn in a thread; yields its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=15)
