@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
@@ -20,7 +19,7 @@ from litestar.openapi.spec import (
 )
 from litestar.params import FromPath, HeaderParameter
 
-from survey import intake, store
+from survey import db, intake, store
 from survey.errors import (
     InvalidSubmission,
     MalformedBody,
@@ -31,7 +30,7 @@ from survey.errors import (
 from survey.model import Loaded, Submission, submission_decoder
 
 # The per-request connection, provided by app.provide_db.
-Db = NamedDependency[asyncpg.Connection]
+Db = NamedDependency[db.Connection]
 
 
 class ProblemDetails(msgspec.Struct, kw_only=True):
@@ -132,7 +131,7 @@ IdempotencyKey = Annotated[
 
 class ApiController(Controller):
     path = "/api/v1"
-    tags: ClassVar[list[str]] = ["responses"]
+    tags = ("responses",)
 
     @get("/questionnaires", responses=P503)
     async def list_questionnaires(self, state: State) -> list[QuestionnaireSummary]:

@@ -94,7 +94,7 @@ def on_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return problem_response(500, "Internal server error")
 
 
-async def provide_db(state: State) -> AsyncGenerator[asyncpg.Connection, None]:
+async def provide_db(state: State) -> AsyncGenerator[db.Connection, None]:
     """A pooled connection per request; waits at most `db_timeout`, then 503."""
     pool: asyncpg.Pool = state.pool
     try:

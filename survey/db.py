@@ -6,16 +6,20 @@ import asyncio
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from survey.errors import DatabaseUnavailable
 
 EMBEDDED_DATABASE = "survey"
 
+# A connection of its own (CLI, tests) or one lent by the pool (requests).
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+
 # The errors that mean "PostgreSQL is not there right now", as opposed to a bug or bad data.
-UNREACHABLE: tuple[type[BaseException], ...] = (
+UNREACHABLE: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,

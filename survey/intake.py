@@ -9,10 +9,9 @@ import secrets
 import uuid
 from datetime import datetime
 
-import asyncpg
 import msgspec
 
-from survey import scoring, store
+from survey import db, scoring, store
 from survey.errors import InvalidSubmission
 from survey.model import Loaded, Submission
 
@@ -75,7 +74,7 @@ def _round(value: float | None) -> float | None:
 
 
 async def submit(
-    conn: asyncpg.Connection,
+    conn: db.Connection,
     loaded: Loaded,
     submission: Submission,
     *,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncpg
 import msgspec
+
+from survey import db
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # pg_advisory_lock key: any constant shared by every replica of this service.
@@ -28,19 +29,19 @@ def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [Migration(p.stem, p.read_text()) for p in sorted(directory.glob("[0-9]*.sql"))]
 
 
-async def applied(conn: asyncpg.Connection) -> set[str]:
+async def applied(conn: db.Connection) -> set[str]:
     """Names already applied; reads only, so it is safe on a database never migrated."""
     if await conn.fetchval("SELECT to_regclass('schema_migration')") is None:
         return set()
     return {r["name"] for r in await conn.fetch("SELECT name FROM schema_migration")}
 
 
-async def pending(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+async def pending(conn: db.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     done = await applied(conn)
     return [m for m in available(directory) if m.name not in done]
 
 
-async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+async def migrate(conn: db.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every pending migration, each with its ledger row in one transaction.
 
     The advisory lock makes replicas that start together take turns; the second finds

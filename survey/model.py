@@ -16,7 +16,7 @@ class Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Base of everything read from outside: unknown keys are errors, values immutable."""
 
 
-class Scale(Strict, kw_only=True):
+class Scale(Strict, frozen=True, kw_only=True):
     labels: Annotated[list[Text], Meta(min_length=2)]
     values: list[int] | None = None
 
@@ -33,7 +33,7 @@ class Scale(Strict, kw_only=True):
         return self.values if self.values is not None else list(range(1, len(self.labels) + 1))
 
 
-class Condition(Strict, kw_only=True):
+class Condition(Strict, frozen=True, kw_only=True):
     """`at_least: x` holds when value ≥ x; `below: x` when value < x; both may be given."""
 
     at_least: float | None = None
@@ -47,7 +47,7 @@ class Condition(Strict, kw_only=True):
         return not (self.below is not None and value >= self.below)
 
 
-class Band(Strict, kw_only=True):
+class Band(Strict, frozen=True, kw_only=True):
     text: Text
     at_least: float | None = None
     below: float | None = None
@@ -59,35 +59,35 @@ class Band(Strict, kw_only=True):
         return Condition(at_least=self.at_least, below=self.below)
 
 
-class Dimension(Strict, kw_only=True):
+class Dimension(Strict, frozen=True, kw_only=True):
     id: Id
     name: Text
     description: str = ""
     feedback: list[Band] = []
 
 
-class _Item(Strict, tag_field="type", kw_only=True):
+class _Item(Strict, tag_field="type", frozen=True, kw_only=True):
     id: Id
     text: Text
     required: bool = False
 
 
-class LikertItem(_Item, tag="likert", kw_only=True):
+class LikertItem(_Item, tag="likert", frozen=True, kw_only=True):
     scale: str
     dimension: str
     reverse: bool = False
 
 
-class ChoiceItem(_Item, tag="choice", kw_only=True):
+class ChoiceItem(_Item, tag="choice", frozen=True, kw_only=True):
     options: Annotated[list[Text], Meta(min_length=1)]
     segment: bool = False
 
 
-class MultiChoiceItem(_Item, tag="multi_choice", kw_only=True):
+class MultiChoiceItem(_Item, tag="multi_choice", frozen=True, kw_only=True):
     options: Annotated[list[Text], Meta(min_length=1)]
 
 
-class NumberItem(_Item, tag="number", kw_only=True):
+class NumberItem(_Item, tag="number", frozen=True, kw_only=True):
     min: float | None = None
     max: float | None = None
     integer: bool = True
@@ -98,44 +98,44 @@ class NumberItem(_Item, tag="number", kw_only=True):
             raise ValueError("min must not exceed max")
 
 
-class TextItem(_Item, tag="text", kw_only=True):
+class TextItem(_Item, tag="text", frozen=True, kw_only=True):
     max_length: Annotated[int, Meta(ge=1, le=100_000)] = 2000
 
 
 Item = LikertItem | ChoiceItem | MultiChoiceItem | NumberItem | TextItem
 
 
-class Section(Strict, kw_only=True):
+class Section(Strict, frozen=True, kw_only=True):
     id: Id
     title: Text
     description: str = ""
     items: Annotated[list[Item], Meta(min_length=1)]
 
 
-class IndexSpec(Strict, kw_only=True):
+class IndexSpec(Strict, frozen=True, kw_only=True):
     id: Id = "index"
     name: Text = "Index"
     weights: dict[str, Annotated[float, Meta(gt=0)]] | None = None
 
 
-class ScoringSpec(Strict, kw_only=True):
+class ScoringSpec(Strict, frozen=True, kw_only=True):
     min_answered: Annotated[float, Meta(gt=0, le=1)] = 0.75
     index: IndexSpec = IndexSpec()
 
 
-class When(Strict, kw_only=True):
+class When(Strict, frozen=True, kw_only=True):
     index: Condition | None = None
     dimensions: dict[str, Condition] = {}
 
 
-class Profile(Strict, kw_only=True):
+class Profile(Strict, frozen=True, kw_only=True):
     id: Id
     label: Text
     summary: str = ""
     when: When | None = None
 
 
-class Questionnaire(Strict, kw_only=True):
+class Questionnaire(Strict, frozen=True, kw_only=True):
     slug: Slug
     title: Text
     description: str = ""
@@ -186,7 +186,7 @@ class Loaded(Struct, frozen=True):
 Answer = int | float | str | list[str] | None
 
 
-class Submission(Strict, kw_only=True):
+class Submission(Strict, frozen=True, kw_only=True):
     answers: dict[str, Answer] = {}
     consent: bool = False
     quote_consent: bool = False

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from survey import db
 from survey.errors import IdempotencyConflict
 from survey.model import Loaded
 
@@ -51,7 +52,7 @@ def _stored(row: asyncpg.Record) -> StoredResponse:
     return StoredResponse(**dict(row))
 
 
-async def insert_questionnaire_versions(conn: asyncpg.Connection, loaded: list[Loaded]) -> None:
+async def insert_questionnaire_versions(conn: db.Connection, loaded: list[Loaded]) -> None:
     """Record each served version once, so every response can name the definition it answered."""
     await conn.executemany(
         """
@@ -66,9 +67,7 @@ async def insert_questionnaire_versions(conn: asyncpg.Connection, loaded: list[L
     )
 
 
-async def insert_response(
-    conn: asyncpg.Connection, new: NewResponse
-) -> tuple[StoredResponse, bool]:
+async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[StoredResponse, bool]:
     """Store a response; with an idempotency key already used, return the first one instead.
 
     Returns the stored row and whether this call created it. Concurrent calls with one key
@@ -116,9 +115,7 @@ async def insert_response(
     return StoredResponse(**values), False
 
 
-async def select_response_by_token(
-    conn: asyncpg.Connection, token_hash: bytes
-) -> StoredResponse | None:
+async def select_response_by_token(conn: db.Connection, token_hash: bytes) -> StoredResponse | None:
     row = await conn.fetchrow(
         f"SELECT {_RESPONSE_COLUMNS} FROM response WHERE result_token_hash = $1",
         token_hash,
@@ -126,14 +123,14 @@ async def select_response_by_token(
     return _stored(row) if row is not None else None
 
 
-async def delete_response_by_token(conn: asyncpg.Connection, token_hash: bytes) -> bool:
+async def delete_response_by_token(conn: db.Connection, token_hash: bytes) -> bool:
     """Erase a response and its answers; False when there was none."""
     status = await conn.execute("DELETE FROM response WHERE result_token_hash = $1", token_hash)
     return bool(status == "DELETE 1")
 
 
 async def select_index_rank(
-    conn: asyncpg.Connection, slug: str, index_score: float
+    conn: db.Connection, slug: str, index_score: float
 ) -> tuple[int, int, int]:
     """(below, ties, total) among the scored responses to a questionnaire, for the percentile."""
     row = await conn.fetchrow(
