@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -19,7 +20,7 @@ from litestar.openapi.spec import (
 )
 from litestar.params import FromPath, HeaderParameter
 
-from survey import db, intake, store
+from survey import intake, store
 from survey.errors import (
     InvalidSubmission,
     MalformedBody,
@@ -29,8 +30,8 @@ from survey.errors import (
 )
 from survey.model import Loaded, Submission, submission_decoder
 
-# The per-request connection, provided by app.provide_db.
-Db = NamedDependency[db.Connection]
+# The per-request connection lent by the pool, provided by app.provide_db.
+Db = NamedDependency[PoolConnectionProxy]
 
 
 class ProblemDetails(msgspec.Struct, kw_only=True):

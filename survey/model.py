@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta, Struct
@@ -187,7 +187,9 @@ Answer = int | float | str | list[str] | None
 
 
 class Submission(Strict, frozen=True, kw_only=True):
-    answers: dict[str, Answer] = {}
+    # Values are checked item by item in scoring.validate, so that a wrong type is reported
+    # against its item; `Answer` is what a valid one looks like.
+    answers: dict[str, Any] = {}
     consent: bool = False
     quote_consent: bool = False
 
