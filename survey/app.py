@@ -99,9 +99,7 @@ async def provide_db(state: State) -> AsyncGenerator[db.Connection, None]:
     pool: asyncpg.Pool = state.pool
     try:
         conn = await pool.acquire(timeout=state.settings.db_timeout)
-    except (*db.UNREACHABLE, asyncpg.PostgresError) as exc:
-        # Any error while getting a connection is the server refusing one (starting up, shutting
-        # down, not accepting connections): the client should come back, not see a 500.
+    except db.UNAVAILABLE as exc:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
     try:
         yield conn
@@ -121,7 +119,7 @@ async def readyz(state: State) -> Response[Any]:
     try:
         async with state.pool.acquire(timeout=state.settings.db_timeout) as conn:
             pending = await migrate.pending(conn)
-    except (*db.UNREACHABLE, asyncpg.PostgresError) as exc:
+    except db.UNAVAILABLE as exc:
         raise DatabaseUnavailable(str(exc)) from exc
     if pending:
         return problem_response(

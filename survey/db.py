@@ -29,6 +29,9 @@ UNREACHABLE: tuple[type[Exception], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
 )
+# Any error while *getting* a connection is the server refusing one (starting up, shutting down,
+# not accepting connections): the client should come back later, not see a 500.
+UNAVAILABLE: tuple[type[Exception], ...] = (*UNREACHABLE, asyncpg.PostgresError)
 
 
 def start_embedded(data_dir: str | Path) -> str:
