@@ -71,15 +71,17 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
     """Store a response; with an idempotency key already used, return the first one instead.
 
     Returns the stored row and whether this call created it. Concurrent calls with one key
-    wait on the unique index for the first to commit, then read its row.
+    wait on the unique indexes for the first to commit, then read its row.
     """
+    # No conflict target: every unique index is an arbiter. A retry derives the same result
+    # token as the first call, so racing retries can meet on the token's index first.
     row = await conn.fetchrow(
         f"""
         INSERT INTO response (id, slug, version, source, answers, dimensions, index_score,
                               profile, complete, quote_consent, result_token_hash,
                               idempotency_key, request_hash)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-        ON CONFLICT (slug, idempotency_key) DO NOTHING
+        ON CONFLICT DO NOTHING
         RETURNING {_RESPONSE_COLUMNS}
         """,
         new.id,
