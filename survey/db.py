@@ -88,7 +88,7 @@ async def connect(url: str, wait: float = 5.0) -> asyncpg.Connection:
     """One connection, for the CLI; raises DatabaseUnavailable when it cannot be made."""
     try:
         conn: asyncpg.Connection = await asyncio.wait_for(asyncpg.connect(url), wait)
-    except UNREACHABLE as exc:
+    except UNAVAILABLE as exc:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
     await _init_connection(conn)
     return conn

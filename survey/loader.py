@@ -40,7 +40,10 @@ def load(data: bytes | str, source: str = "<questionnaire>") -> Loaded:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "$"
-        raise QuestionnaireError(source, [Problem(where, f"not valid YAML: {exc}")]) from exc
+        # One line per problem: PyYAML's str() adds the source and a snippet on lines of their own.
+        parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+        what = ", ".join(p for p in parts if p) or str(exc).partition("\n")[0]
+        raise QuestionnaireError(source, [Problem(where, f"not valid YAML: {what}")]) from exc
     if not isinstance(raw, dict):
         raise QuestionnaireError(source, [Problem("$", "expected a mapping at the top level")])
 

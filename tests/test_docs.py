@@ -1,0 +1,135 @@
+"""The README against the code (STYLE rule 8): every documented command and setting exists."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import click
+import msgspec
+import pytest
+
+from survey import config
+from survey.cli import main
+from survey.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+VARIABLE = re.compile(r"(?<![A-Z0-9_])(?:SURVEY_[A-Z0-9_]+|DATABASE_URL)\b")
+
+
+def table(heading: str) -> list[list[str]]:
+    """The rows of the first table under `## heading`, each a list of stripped cells."""
+    section = README.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    assert len(rows) > 2, f"no table under ## {heading}"
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
+
+
+def code(cell: str) -> str:
+    match = re.fullmatch(r"`([^`]+)`", cell)
+    assert match, f"expected one `code` span: {cell!r}"
+    return match[1]
+
+
+SETTINGS = {code(row[0]): row for row in table("Settings")}
+COMMANDS = {code(row[0]).split()[1]: code(row[0]) for row in table("Commands")}
+WHAT_COMMANDS_DO = {code(row[0]).split()[1]: row[1] for row in table("Commands")}
+
+
+def test_the_readme_tables_are_found():
+    assert "DATABASE_URL" in SETTINGS
+    assert "serve" in COMMANDS
+
+
+@pytest.mark.parametrize("variable", sorted(config.ENVIRONMENT.values()))
+def test_every_setting_is_in_the_readme_settings_table(variable):
+    assert variable in SETTINGS
+
+
+@pytest.mark.parametrize("variable", sorted(SETTINGS))
+def test_every_variable_in_the_settings_table_is_read_by_the_code(variable):
+    assert variable in config.ENVIRONMENT.values()
+
+
+def test_every_survey_variable_named_anywhere_in_the_readme_is_a_setting():
+    assert set(VARIABLE.findall(README)) <= set(config.ENVIRONMENT.values())
+
+
+def test_every_survey_variable_named_in_the_code_is_a_setting():
+    named = {
+        variable
+        for path in (ROOT / "survey").rglob("*.py")
+        for variable in VARIABLE.findall(path.read_text())
+    }
+    assert named <= set(config.ENVIRONMENT.values())
+
+
+def test_every_setting_is_read_from_its_variable():
+    environ = {
+        "DATABASE_URL": "postgresql://u@db/x",
+        "SURVEY_DATA_DIR": "/var/lib/survey",
+        "SURVEY_QUESTIONNAIRES_DIR": "/etc/survey",
+        "SURVEY_SECRET": "s3",
+        "SURVEY_MIN_CELL": "7",
+        "SURVEY_WORKERS": "3",
+        "SURVEY_RATE_LIMIT": "0",
+        "SURVEY_DB_TIMEOUT": "2.5",
+        "SURVEY_POOL_SIZE": "4",
+    }
+    assert set(environ) == set(config.ENVIRONMENT.values())
+
+    settings = config.from_env(environ)
+
+    for name, variable in config.ENVIRONMENT.items():
+        expected = msgspec.convert({name: environ[variable]}, Settings, strict=False)
+        assert getattr(settings, name) == getattr(expected, name) != getattr(Settings(), name)
+
+
+@pytest.mark.parametrize(
+    "variable", [row for row, cells in SETTINGS.items() if cells[1].startswith("`")]
+)
+def test_each_documented_default_is_the_default_in_the_code(variable):
+    name = next(n for n, v in config.ENVIRONMENT.items() if v == variable)
+    documented = code(SETTINGS[variable][1])
+    default = getattr(Settings(), name)
+
+    if isinstance(default, str):
+        assert os.path.normpath(documented) == os.path.normpath(default)
+    else:
+        assert msgspec.convert(documented, type(default), strict=False) == default
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_in_the_readme_exists(command):
+    assert command in main.commands
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_is_in_the_readme(command):
+    assert command in COMMANDS
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_documented_option_and_argument_exists(command):
+    usage = COMMANDS[command]
+    params = main.commands[command].params
+    options = {opt: p for p in params if isinstance(p, click.Option) for opt in p.opts}
+    arguments = [p for p in params if isinstance(p, click.Argument)]
+
+    # `[--port P]`: an option taking a value; bare `FILE...`: an argument, repeatable.
+    documented = dict(re.findall(r"\[(--[a-z][a-z-]*)(?: ([A-Z]+))?\]", usage))
+    positional = re.findall(r"(?<![-\w])[A-Z]+(\.\.\.)?", re.sub(r"\[[^]]*\]", "", usage))
+
+    for option, value in documented.items():
+        assert option in options, option
+        assert options[option].is_flag == (not value), option
+    assert [bool(dots) for dots in positional] == [p.nargs == -1 for p in arguments]
+
+
+def test_the_documented_address_of_serve_is_the_default():
+    defaults = Settings()
+
+    assert f"(default {defaults.host}:{defaults.port})" in WHAT_COMMANDS_DO["serve"]
+    assert f"<http://{defaults.host}:{defaults.port}>" in README
