@@ -42,6 +42,10 @@ class InvalidSubmission(SurveyError):
         super().__init__(f"{len(problems)} problem(s) with the submission")
 
 
+class InvalidQuery(InvalidSubmission):
+    """Query parameters that name no filter, or a value the filter cannot take."""
+
+
 class MalformedBody(SurveyError):
     """A body that is not the JSON it should be."""
 
@@ -52,6 +56,18 @@ class IdempotencyConflict(SurveyError):
 
 class DatabaseUnavailable(SurveyError):
     """PostgreSQL cannot be reached right now; the client should retry."""
+
+
+class TokenExists(SurveyError):
+    """A researcher token with this name exists (revoked tokens keep their names)."""
+
+
+class Unauthorized(SurveyError):
+    """No researcher credentials, or ones that are unknown, revoked or expired."""
+
+
+class Forbidden(SurveyError):
+    """Valid researcher credentials without the scope this needs."""
 
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)

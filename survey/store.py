@@ -10,8 +10,9 @@ import asyncpg
 import msgspec
 
 from survey import db
-from survey.errors import IdempotencyConflict
+from survey.errors import IdempotencyConflict, TokenExists
 from survey.model import Loaded
+from survey.stats import ReportFilter, ReportShape
 
 
 class NewResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,9 +127,40 @@ async def select_response_by_token(conn: db.Connection, token_hash: bytes) -> St
 
 
 async def delete_response_by_token(conn: db.Connection, token_hash: bytes) -> bool:
-    """Erase a response and its answers; False when there was none."""
-    status = await conn.execute("DELETE FROM response WHERE result_token_hash = $1", token_hash)
-    return bool(status == "DELETE 1")
+    """Erase a response and its answers; False when there was none.
+
+    A response already folded into the report rollup has its contribution subtracted, with
+    the item lists it was folded with, in the same transaction.
+    """
+    async with conn.transaction():
+        # The row lock keeps a concurrent fold from counting the row while we erase it.
+        row = await conn.fetchrow(
+            "SELECT id, slug, folded FROM response WHERE result_token_hash = $1 FOR UPDATE",
+            token_hash,
+        )
+        if row is None:
+            return False
+        if row["folded"]:
+            shape = await conn.fetchval(
+                "SELECT shape FROM report_shape WHERE slug = $1", row["slug"]
+            )
+            await conn.execute(
+                f"""
+                WITH r AS (SELECT {_ROW} FROM response WHERE id = $6),
+                {_CONTRIBUTIONS}
+                INSERT INTO report_rollup AS t (slug, version, day, source, key, value)
+                SELECT $7, version, day, source, key, -sum(value)
+                  FROM kv
+                 GROUP BY version, day, source, key
+                ON CONFLICT (slug, day, version, source, key)
+                DO UPDATE SET value = t.value + excluded.value
+                """,
+                *_shape_args(msgspec.convert(shape, ReportShape)),
+                row["id"],
+                row["slug"],
+            )
+        await conn.execute("DELETE FROM response WHERE id = $1", row["id"])
+        return True
 
 
 async def select_index_rank(
@@ -148,3 +180,335 @@ async def select_index_rank(
     )
     assert row is not None
     return row["below"], row["ties"], row["total"]
+
+
+# --- reports: sufficient statistics folded into report_rollup (migrations/0003) -------------
+
+
+# The per-response contributions to the sums, over a relation `r` of responses. Every key is
+# additive, so folded sums, fresh rows and deletions (negated) combine by plain addition.
+_CONTRIBUTIONS = """
+rel AS (SELECT * FROM unnest($3::text[], $4::text[]) AS m(dim, item)),
+rel_size AS (SELECT dim, count(*) AS k FROM rel GROUP BY dim),
+x AS (
+    SELECT r.id, r.version, r.day, r.source, rel.dim, rel.item,
+           (r.answers ->> rel.item)::float8 AS v
+      FROM r JOIN rel ON r.answers ? rel.item
+),
+full_dim AS (
+    SELECT x.id, x.dim
+      FROM x JOIN rel_size USING (dim)
+     GROUP BY x.id, x.dim, rel_size.k
+    HAVING count(*) = rel_size.k
+),
+xc AS (SELECT x.* FROM x JOIN full_dim USING (id, dim)),
+dv AS (
+    SELECT r.id, r.version, r.day, r.source, d.key AS dim, (d.value #>> '{}')::float8 AS s
+      FROM r, jsonb_each(r.dimensions) d
+     WHERE jsonb_typeof(d.value) = 'number'
+),
+kv (version, day, source, key, value) AS (
+    SELECT version, day, source, ARRAY['n'], 1::float8 FROM r
+    UNION ALL
+    SELECT version, day, source, ARRAY['t', day::text], 1 FROM r
+    UNION ALL
+    SELECT version, day, source, ARRAY['ver', version], 1 FROM r
+    UNION ALL
+    SELECT version, day, source, ARRAY['scored'], 1 FROM r WHERE complete
+    UNION ALL
+    SELECT version, day, source, ARRAY['p', profile], 1 FROM r WHERE profile IS NOT NULL
+    UNION ALL
+    SELECT version, day, source, ARRAY['i', round(index_score::numeric, 4)::text], 1
+      FROM r WHERE complete
+    UNION ALL
+    SELECT r.version, r.day, r.source, ARRAY['v', a.key, a.value #>> '{}'], 1
+      FROM r, jsonb_each(r.answers) a
+     WHERE a.key = ANY($1::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
+    UNION ALL
+    SELECT r.version, r.day, r.source, ARRAY['v', a.key, e.value], 1
+      FROM r, jsonb_each(r.answers) a, jsonb_array_elements_text(a.value) e
+     WHERE a.key = ANY($2::text[]) AND jsonb_typeof(a.value) = 'array'
+    UNION ALL
+    SELECT version, day, source, ARRAY['d', dim, round(s::numeric, 4)::text], 1 FROM dv
+    UNION ALL
+    SELECT r.version, r.day, r.source, ARRAY['r', f.dim], 1 FROM full_dim f JOIN r USING (id)
+    UNION ALL
+    SELECT version, day, source, ARRAY['r', dim, item], v FROM xc
+    UNION ALL
+    SELECT a.version, a.day, a.source, ARRAY['r', a.dim, a.item, b.item], a.v * b.v
+      FROM xc a JOIN xc b ON a.id = b.id AND a.dim = b.dim AND a.item <= b.item
+    UNION ALL
+    SELECT a.version, a.day, a.source, ARRAY['c', a.dim, b.dim, t.k], t.val
+      FROM dv a JOIN dv b ON a.id = b.id AND a.dim < b.dim
+     CROSS JOIN LATERAL (VALUES ('n', 1::float8), ('a', a.s), ('b', b.s), ('aa', a.s * a.s),
+                                ('bb', b.s * b.s), ('ab', a.s * b.s)) AS t(k, val)
+    UNION ALL
+    SELECT r.version, r.day, r.source, ARRAY['g', a.key, a.value #>> '{}', t.k], t.val
+      FROM r, jsonb_each(r.answers) a
+     CROSS JOIN LATERAL (VALUES ('n', 1::float8), ('scored', r.complete::int::float8),
+                                ('isum', coalesce(r.index_score, 0))) AS t(k, val)
+     WHERE a.key = ANY($5::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
+    UNION ALL
+    SELECT r.version, r.day, r.source, ARRAY['g', a.key, a.value #>> '{}', 'p', r.profile], 1
+      FROM r, jsonb_each(r.answers) a
+     WHERE a.key = ANY($5::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
+       AND r.profile IS NOT NULL
+)
+"""
+
+_ROW = """
+    id, version, (created_at AT TIME ZONE 'UTC')::date AS day, source, answers, dimensions,
+    index_score, profile, complete
+"""
+
+
+def _shape_args(shape: ReportShape) -> list[Any]:
+    return [
+        shape.counted,
+        shape.multi,
+        shape.reliability_dims,
+        shape.reliability_items,
+        shape.segments,
+    ]
+
+
+async def update_report_rollup(conn: db.Connection, slug: str, shape: ReportShape) -> int:
+    """Fold the responses not yet folded into the rollup; 0 if another fold holds the lock."""
+    async with conn.transaction():
+        locked = await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtext('report_rollup'), hashtext($1))", slug
+        )
+        if not locked:
+            return 0
+        stored = await conn.fetchval("SELECT shape FROM report_shape WHERE slug = $1", slug)
+        if stored is not None and msgspec.convert(stored, ReportShape) != shape:
+            # The questionnaire's items changed: fold everything again with the new lists.
+            await conn.execute("DELETE FROM report_rollup WHERE slug = $1", slug)
+            await conn.execute("UPDATE response SET folded = false WHERE slug = $1", slug)
+        await conn.execute(
+            """
+            INSERT INTO report_shape (slug, shape) VALUES ($1, $2)
+            ON CONFLICT (slug) DO UPDATE SET shape = excluded.shape
+            """,
+            slug,
+            msgspec.to_builtins(shape),
+        )
+        folded = await conn.fetchval(
+            f"""
+            WITH moved AS (
+                UPDATE response SET folded = true
+                 WHERE slug = $6 AND NOT folded
+                RETURNING {_ROW}
+            ),
+            r AS (SELECT * FROM moved),
+            {_CONTRIBUTIONS},
+            upsert AS (
+                INSERT INTO report_rollup AS t (slug, version, day, source, key, value)
+                SELECT $6, version, day, source, key, sum(value)
+                  FROM kv
+                 GROUP BY version, day, source, key
+                ON CONFLICT (slug, day, version, source, key)
+                DO UPDATE SET value = t.value + excluded.value
+            )
+            SELECT count(*) FROM moved
+            """,
+            *_shape_args(shape),
+            slug,
+        )
+        return int(folded)
+
+
+async def select_report_sums(
+    conn: db.Connection, slug: str, shape: ReportShape, where: ReportFilter
+) -> dict[tuple[str, ...], float]:
+    """Every sufficient statistic for the responses `where` selects, summed over them.
+
+    Without segment filters it adds the folded rollup to the rows not yet folded; with them it
+    reads the matching rows (the rollup is not broken down by every segment combination).
+    """
+    items = [item for item, _ in where.segments]
+    values = [value for _, value in where.segments]
+    rows = await conn.fetch(
+        f"""
+        WITH r AS (
+            SELECT {_ROW}
+              FROM response
+             WHERE slug = $6
+               AND (cardinality($11::text[]) > 0 OR NOT folded)
+               AND ($7::date IS NULL OR (created_at AT TIME ZONE 'UTC')::date >= $7)
+               AND ($8::date IS NULL OR (created_at AT TIME ZONE 'UTC')::date <= $8)
+               AND ($9::text IS NULL OR version = $9)
+               AND source = ANY($10::text[])
+               AND NOT EXISTS (
+                   SELECT 1 FROM unnest($11::text[], $12::text[]) AS f(item, value)
+                    WHERE answers ->> f.item IS DISTINCT FROM f.value
+               )
+        ),
+        {_CONTRIBUTIONS}
+        SELECT key, sum(value) AS value
+          FROM (
+              SELECT key, value FROM kv
+              UNION ALL
+              SELECT key, value
+                FROM report_rollup
+               WHERE slug = $6
+                 AND cardinality($11::text[]) = 0
+                 AND ($7::date IS NULL OR day >= $7)
+                 AND ($8::date IS NULL OR day <= $8)
+                 AND ($9::text IS NULL OR version = $9)
+                 AND source = ANY($10::text[])
+          ) AS sums
+         GROUP BY key
+        """,
+        *_shape_args(shape),
+        slug,
+        where.from_day,
+        where.to_day,
+        where.version,
+        list(where.sources),
+        items,
+        values,
+    )
+    return {tuple(row["key"]): row["value"] for row in rows if row["value"] != 0}
+
+
+async def select_quotes(
+    conn: db.Connection, slug: str, items: list[str], where: ReportFilter, limit: int = 500
+) -> list[tuple[datetime, str, str]]:
+    """Free-text answers whose authors agreed to be quoted: (time, item id, text), newest first."""
+    rows = await conn.fetch(
+        """
+        SELECT r.created_at, a.key AS item, a.value #>> '{}' AS text
+          FROM response r, jsonb_each(r.answers) a
+         WHERE r.slug = $1 AND r.quote_consent
+           AND a.key = ANY($2::text[]) AND jsonb_typeof(a.value) = 'string'
+           AND ($3::date IS NULL OR (r.created_at AT TIME ZONE 'UTC')::date >= $3)
+           AND ($4::date IS NULL OR (r.created_at AT TIME ZONE 'UTC')::date <= $4)
+           AND ($5::text IS NULL OR r.version = $5)
+           AND r.source = ANY($6::text[])
+           AND NOT EXISTS (
+               SELECT 1 FROM unnest($7::text[], $8::text[]) AS f(item, value)
+                WHERE r.answers ->> f.item IS DISTINCT FROM f.value
+           )
+         ORDER BY r.created_at DESC
+         LIMIT $9
+        """,
+        slug,
+        items,
+        where.from_day,
+        where.to_day,
+        where.version,
+        list(where.sources),
+        [item for item, _ in where.segments],
+        [value for _, value in where.segments],
+        limit,
+    )
+    return [(row["created_at"], row["item"], row["text"]) for row in rows]
+
+
+# --- researcher tokens --------------------------------------------------------------------------
+
+
+class ResearcherToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A researcher token as stored: never the token itself, only who holds it and what for."""
+
+    id: uuid.UUID
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+_TOKEN_COLUMNS = "id, name, scopes, created_at, last_used_at, revoked_at"
+
+
+def _token(row: asyncpg.Record) -> ResearcherToken:
+    return ResearcherToken(**dict(row))
+
+
+async def insert_researcher_token(
+    conn: db.Connection, name: str, token_hash: bytes, scopes: list[str]
+) -> ResearcherToken:
+    """Store a new token's hash; TokenExists when the name is taken."""
+    try:
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO researcher_token (name, token_hash, scopes)
+            VALUES ($1, $2, $3)
+            RETURNING {_TOKEN_COLUMNS}
+            """,
+            name,
+            token_hash,
+            scopes,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "researcher_token_name_key":
+            raise TokenExists(f"a token named {name!r} exists already") from exc
+        raise
+    assert row is not None
+    return _token(row)
+
+
+async def select_researcher_token_by_hash(
+    conn: db.Connection, token_hash: bytes
+) -> ResearcherToken | None:
+    """The token with this hash, unless it is revoked."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT {_TOKEN_COLUMNS}
+          FROM researcher_token
+         WHERE token_hash = $1 AND revoked_at IS NULL
+        """,
+        token_hash,
+    )
+    return _token(row) if row is not None else None
+
+
+async def select_researcher_token_by_id(
+    conn: db.Connection, token_id: uuid.UUID
+) -> ResearcherToken | None:
+    """The token with this id, unless it is revoked (a session names its token by id)."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT {_TOKEN_COLUMNS}
+          FROM researcher_token
+         WHERE id = $1 AND revoked_at IS NULL
+        """,
+        token_id,
+    )
+    return _token(row) if row is not None else None
+
+
+async def select_researcher_tokens(conn: db.Connection) -> list[ResearcherToken]:
+    """Every token, revoked ones too, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_TOKEN_COLUMNS} FROM researcher_token ORDER BY created_at, name"
+    )
+    return [_token(row) for row in rows]
+
+
+async def update_researcher_token_used(conn: db.Connection, token_id: uuid.UUID) -> None:
+    """Note a use; at most once a minute, so that busy clients do not write on every request."""
+    await conn.execute(
+        """
+        UPDATE researcher_token
+           SET last_used_at = now()
+         WHERE id = $1
+           AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+        """,
+        token_id,
+    )
+
+
+async def update_researcher_token_revoked(conn: db.Connection, name: str) -> bool:
+    """Revoke a token by name (again is harmless); False when there is no such token."""
+    status = await conn.execute(
+        """
+        UPDATE researcher_token
+           SET revoked_at = coalesce(revoked_at, now())
+         WHERE name = $1
+        """,
+        name,
+    )
+    return bool(status == "UPDATE 1")

@@ -1,0 +1,543 @@
+"""Pure: the aggregate report (DESIGN §7) from summed sufficient statistics.
+
+The store sums, per key, what every selected response contributes (see store._CONTRIBUTIONS);
+this module turns those few thousand numbers into distributions, reliability, correlations and
+segment breakdowns. Nothing here reads a response.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+
+import msgspec
+
+from survey.errors import Problem
+from survey.model import (
+    ChoiceItem,
+    Item,
+    LikertItem,
+    Loaded,
+    MultiChoiceItem,
+    NumberItem,
+    Questionnaire,
+    TextItem,
+)
+
+Sums = Mapping[tuple[str, ...], float]
+SOURCES = ("web", "api", "import")
+HISTOGRAM_WIDTH = 5.0
+
+
+class ReportFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Which responses a report covers. Days are UTC dates, both ends included."""
+
+    from_day: date | None = None
+    to_day: date | None = None
+    version: str | None = None
+    sources: tuple[str, ...] = SOURCES
+    segments: tuple[tuple[str, str], ...] = ()
+
+
+class ReportShape(msgspec.Struct, frozen=True, kw_only=True):
+    """What the store counts, from the questionnaire: item ids by role, as SQL arrays."""
+
+    counted: list[str]  # likert, choice and number items: a count per value
+    multi: list[str]  # multi_choice items: a count per option chosen
+    reliability_dims: list[str]  # parallel to reliability_items
+    reliability_items: list[str]
+    segments: list[str]
+
+
+def shape_of(q: Questionnaire) -> ReportShape:
+    likert = q.likert_items()
+    return ReportShape(
+        counted=[i.id for i in q.items if isinstance(i, LikertItem | ChoiceItem | NumberItem)],
+        multi=[i.id for i in q.items if isinstance(i, MultiChoiceItem)],
+        reliability_dims=[i.dimension for i in likert],
+        reliability_items=[i.id for i in likert],
+        segments=[i.id for i in q.segments],
+    )
+
+
+def text_items(q: Questionnaire) -> list[str]:
+    return [i.id for i in q.items if isinstance(i, TextItem)]
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+
+def parse_filter(q: Questionnaire, params: Mapping[str, str]) -> tuple[ReportFilter, list[Problem]]:
+    """Query parameters → a filter, and every problem with them (unknown names, bad values)."""
+    problems: list[Problem] = []
+    segments = {i.id: i for i in q.segments}
+    from_day = _day(params.get("from"), "from", problems)
+    to_day = _day(params.get("to"), "to", problems)
+    version = params.get("version") or None
+    if version is not None and not re.fullmatch(r"[0-9a-f]{12}", version):
+        problems.append(Problem("version", "must be a 12-digit hex version"))
+    include_demo = params.get("include_demo", "false").lower()
+    if include_demo not in ("true", "false", "1", "0", ""):
+        problems.append(Problem("include_demo", "must be true or false"))
+    chosen: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if name in ("from", "to", "version", "include_demo"):
+            continue
+        item = segments.get(name)
+        if item is None:
+            problems.append(Problem(name, "not a filter: use from, to, version or a segment item"))
+        elif value == "":
+            continue
+        elif isinstance(item, ChoiceItem) and value not in item.options:
+            problems.append(Problem(name, "not one of the item's options"))
+        elif isinstance(item, NumberItem) and not _is_number(value):
+            problems.append(Problem(name, "must be a number"))
+        else:
+            chosen.append(
+                (name, _canonical_number(value) if isinstance(item, NumberItem) else value)
+            )
+    if from_day and to_day and from_day > to_day:
+        problems.append(Problem("from", "must not be after `to`"))
+    sources = (*SOURCES, "demo") if include_demo in ("true", "1") else SOURCES
+    where = ReportFilter(
+        from_day=from_day, to_day=to_day, version=version, sources=sources, segments=tuple(chosen)
+    )
+    return where, problems
+
+
+def _day(value: str | None, field: str, problems: list[Problem]) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        problems.append(Problem(field, "must be a date, YYYY-MM-DD"))
+        return None
+
+
+def _is_number(value: str) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+def _canonical_number(value: str) -> str:
+    """As JSONB prints it: 5, not 5.0, so that the filter matches the stored answer."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+class Bin(msgspec.Struct, frozen=True):
+    start: float
+    end: float
+    count: int
+
+
+class Distribution(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    n: int
+    mean: float | None
+    sd: float | None
+    median: float | None
+    min: float | None
+    max: float | None
+    histogram: list[Bin]
+
+
+class ValueCount(msgspec.Struct, frozen=True):
+    value: str
+    label: str
+    count: int
+
+
+class ItemStats(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    type: str
+    text: str
+    dimension: str | None = None
+    reverse: bool = False
+    n: int
+    counts: list[ValueCount]
+    mean: float | None = None
+    mean_keyed: float | None = None
+
+
+class ItemReliability(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    item_rest: float | None
+    alpha_if_dropped: float | None
+
+
+class Reliability(msgspec.Struct, frozen=True, kw_only=True):
+    dimension: str
+    name: str
+    n: int  # responses that answered every item of the dimension
+    k: int
+    alpha: float | None
+    items: list[ItemReliability]
+
+
+class Correlations(msgspec.Struct, frozen=True, kw_only=True):
+    dimensions: list[str]
+    r: list[list[float | None]]
+    n: list[list[int]]
+
+
+class ProfileCount(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    label: str
+    count: int
+    share: float | None  # of scored responses
+
+
+class SegmentValue(msgspec.Struct, frozen=True, kw_only=True):
+    value: str
+    suppressed: bool
+    n: int | None
+    mean_index: float | None
+    profiles: dict[str, int]
+
+
+class Segment(msgspec.Struct, frozen=True, kw_only=True):
+    item: str
+    text: str
+    values: list[SegmentValue]
+
+
+class Threshold(msgspec.Struct, frozen=True, kw_only=True):
+    profile: str
+    label: str
+    at_least: float | None
+    below: float | None
+
+
+class Quote(msgspec.Struct, frozen=True, kw_only=True):
+    created_at: datetime
+    item: str
+    question: str
+    text: str
+
+
+class Counts(msgspec.Struct, frozen=True):
+    total: int
+    scored: int
+    incomplete: int
+
+
+class DayCount(msgspec.Struct, frozen=True):
+    day: date
+    count: int
+
+
+class Filters(msgspec.Struct, frozen=True, kw_only=True):
+    from_day: date | None = msgspec.field(name="from")
+    to_day: date | None = msgspec.field(name="to")
+    version: str | None
+    include_demo: bool
+    segments: dict[str, str]
+
+
+class Report(msgspec.Struct, frozen=True, kw_only=True):
+    slug: str
+    title: str
+    generated_at: datetime
+    filters: Filters
+    versions: list[str]
+    min_cell: int
+    counts: Counts
+    profiles: list[ProfileCount]
+    index: Distribution
+    thresholds: list[Threshold]
+    dimensions: list[Distribution]
+    items: list[ItemStats]
+    reliability: list[Reliability]
+    correlations: Correlations
+    segments: list[Segment]
+    timeline: list[DayCount]
+    quotes: list[Quote]
+
+
+def build_report(
+    loaded: Loaded,
+    sums: Sums,
+    *,
+    where: ReportFilter,
+    quotes: list[tuple[datetime, str, str]],
+    min_cell: int,
+    now: datetime,
+) -> Report:
+    """Everything DESIGN §7 lists, from the summed statistics."""
+    q = loaded.definition
+    total = _int(sums.get(("n",)))
+    scored = _int(sums.get(("scored",)))
+    questions = {i.id: i.text for i in q.items}
+    return Report(
+        slug=q.slug,
+        title=q.title,
+        generated_at=now,
+        filters=Filters(
+            from_day=where.from_day,
+            to_day=where.to_day,
+            version=where.version,
+            include_demo="demo" in where.sources,
+            segments=dict(where.segments),
+        ),
+        versions=sorted(k[1] for k, v in sums.items() if k[0] == "ver" and v > 0),
+        min_cell=min_cell,
+        counts=Counts(total, scored, total - scored),
+        profiles=[
+            ProfileCount(
+                id=p.id,
+                label=p.label,
+                count=_int(sums.get(("p", p.id))),
+                share=_int(sums.get(("p", p.id))) / scored if scored else None,
+            )
+            for p in q.profiles
+        ],
+        index=distribution(q.scoring.index.id, q.scoring.index.name, _values(sums, ("i",))),
+        thresholds=thresholds(q),
+        dimensions=[distribution(d.id, d.name, _values(sums, ("d", d.id))) for d in q.dimensions],
+        items=[item_stats(q, item, sums) for item in q.items if not isinstance(item, TextItem)],
+        reliability=[reliability(q, d.id, sums) for d in q.dimensions],
+        correlations=correlations([d.id for d in q.dimensions], sums),
+        segments=[segment(q, item, sums, min_cell) for item in q.segments],
+        timeline=sorted(
+            (DayCount(date.fromisoformat(k[1]), _int(v)) for k, v in sums.items() if k[0] == "t"),
+            key=lambda d: d.day,
+        ),
+        quotes=[
+            Quote(created_at=at, item=item, question=questions.get(item, item), text=text)
+            for at, item, text in quotes
+        ],
+    )
+
+
+def _int(value: float | None) -> int:
+    return round(value or 0)
+
+
+def _values(sums: Sums, prefix: tuple[str, ...]) -> dict[float, int]:
+    """The value → count table stored under keys prefix + (value,)."""
+    size = len(prefix) + 1
+    out: dict[float, int] = {}
+    for key, count in sums.items():
+        if len(key) == size and key[:-1] == prefix and count > 0:
+            out[float(key[-1])] = out.get(float(key[-1]), 0) + _int(count)
+    return out
+
+
+def distribution(id: str, name: str, counts: Mapping[float, int]) -> Distribution:
+    """Mean, sample SD, median and a histogram of 5-point bins, from value counts."""
+    n = sum(counts.values())
+    bins = [
+        Bin(start, min(start + HISTOGRAM_WIDTH, 100.0), 0)
+        for start in [b * HISTOGRAM_WIDTH for b in range(int(100 / HISTOGRAM_WIDTH))]
+    ]
+    if n == 0:
+        return Distribution(
+            id=id, name=name, n=0, mean=None, sd=None, median=None, min=None, max=None,
+            histogram=bins,
+        )  # fmt: skip
+    mean = sum(v * c for v, c in counts.items()) / n
+    sd = math.sqrt(sum(c * (v - mean) ** 2 for v, c in counts.items()) / (n - 1)) if n > 1 else None
+    filled = [0] * len(bins)
+    for value, count in counts.items():
+        filled[min(int(value // HISTOGRAM_WIDTH), len(bins) - 1)] += count
+    return Distribution(
+        id=id,
+        name=name,
+        n=n,
+        mean=mean,
+        sd=sd,
+        median=_median(counts, n),
+        min=min(counts),
+        max=max(counts),
+        histogram=[Bin(b.start, b.end, c) for b, c in zip(bins, filled, strict=True)],
+    )
+
+
+def _median(counts: Mapping[float, int], n: int) -> float:
+    ordered = sorted(counts.items())
+
+    def at(rank: int) -> float:  # the value at 0-based rank
+        seen = 0
+        for value, count in ordered:
+            seen += count
+            if rank < seen:
+                return value
+        return ordered[-1][0]
+
+    return at(n // 2) if n % 2 else (at(n // 2 - 1) + at(n // 2)) / 2
+
+
+def thresholds(q: Questionnaire) -> list[Threshold]:
+    """The index conditions of the profiles, to draw on the index histogram."""
+    return [
+        Threshold(
+            profile=p.id, label=p.label, at_least=p.when.index.at_least, below=p.when.index.below
+        )
+        for p in q.profiles
+        if p.when is not None and p.when.index is not None
+    ]
+
+
+def item_stats(q: Questionnaire, item: Item, sums: Sums) -> ItemStats:
+    raw = {k[2]: _int(v) for k, v in sums.items() if k[:2] == ("v", item.id) and len(k) == 3}
+    match item:
+        case LikertItem(scale=scale_id, dimension=dimension, reverse=reverse):
+            scale = q.scales[scale_id]
+            points = scale.points
+            counts = [
+                ValueCount(str(p), label, _count_of(raw, p))
+                for p, label in zip(points, scale.labels, strict=True)
+            ]
+            n = sum(c.count for c in counts)
+            total = sum(p * c.count for p, c in zip(points, counts, strict=True))
+            mean = total / n if n else None
+            keyed = (
+                (min(points) + max(points) - mean if reverse else mean)
+                if mean is not None
+                else None
+            )
+            return ItemStats(
+                id=item.id, type="likert", text=item.text, dimension=dimension, reverse=reverse,
+                n=n, counts=counts, mean=mean, mean_keyed=keyed,
+            )  # fmt: skip
+        case ChoiceItem(options=options) | MultiChoiceItem(options=options):
+            counts = [ValueCount(o, o, raw.get(o, 0)) for o in options]
+            kind = "choice" if isinstance(item, ChoiceItem) else "multi_choice"
+            n = sum(c.count for c in counts)
+            return ItemStats(id=item.id, type=kind, text=item.text, n=n, counts=counts)
+        case _:
+            numbers = sorted(((float(v), c) for v, c in raw.items() if _is_number(v)))
+            n = sum(c for _, c in numbers)
+            mean = sum(v * c for v, c in numbers) / n if n else None
+            return ItemStats(
+                id=item.id, type="number", text=item.text, n=n, mean=mean,
+                counts=[ValueCount(_canonical_number(str(v)), _canonical_number(str(v)), c)
+                        for v, c in numbers],
+            )  # fmt: skip
+
+
+def _count_of(raw: Mapping[str, int], point: int) -> int:
+    # JSONB prints a stored integer as "4"; count "4.0" too, should one ever arrive as a float.
+    return raw.get(str(point), 0) + raw.get(f"{point}.0", 0)
+
+
+def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
+    """Cronbach's α, item–rest correlations and α if dropped, over complete cases.
+
+    The sums are of raw values; reverse keying x' = m + M − x flips the sign of every
+    covariance involving the item and leaves variances alone.
+    """
+    items = q.likert_items(dimension)
+    name = next(d.name for d in q.dimensions if d.id == dimension)
+    n = _int(sums.get(("r", dimension)))
+    k = len(items)
+    if n < 2 or k < 2:
+        return Reliability(
+            dimension=dimension, name=name, n=n, k=k, alpha=None,
+            items=[ItemReliability(id=i.id, item_rest=None, alpha_if_dropped=None) for i in items],
+        )  # fmt: skip
+    ids = [i.id for i in items]
+    sign = [-1.0 if i.reverse else 1.0 for i in items]
+    s = [sums.get(("r", dimension, i), 0.0) for i in ids]
+    cov = [[0.0] * k for _ in range(k)]
+    for a in range(k):
+        for b in range(k):
+            first, second = sorted((ids[a], ids[b]))
+            product = sums.get(("r", dimension, first, second), 0.0)
+            cov[a][b] = sign[a] * sign[b] * (product - s[a] * s[b] / n) / (n - 1)
+
+    def alpha(members: list[int]) -> float | None:
+        m = len(members)
+        total = sum(cov[a][b] for a in members for b in members)
+        if m < 2 or total <= 0:
+            return None
+        return m / (m - 1) * (1 - sum(cov[a][a] for a in members) / total)
+
+    everyone = list(range(k))
+    total_var = sum(cov[a][b] for a in everyone for b in everyone)
+    rows = []
+    for a in everyone:
+        with_total = sum(cov[a][b] for b in everyone)
+        rest_var = total_var - 2 * with_total + cov[a][a]
+        rest_cov = with_total - cov[a][a]
+        denominator = cov[a][a] * rest_var
+        rows.append(
+            ItemReliability(
+                id=ids[a],
+                item_rest=rest_cov / math.sqrt(denominator) if denominator > 0 else None,
+                alpha_if_dropped=alpha([b for b in everyone if b != a]),
+            )
+        )
+    return Reliability(dimension=dimension, name=name, n=n, k=k, alpha=alpha(everyone), items=rows)
+
+
+def correlations(dimensions: list[str], sums: Sums) -> Correlations:
+    """Pearson's r between dimension scores, over responses scored on both."""
+    size = len(dimensions)
+    r: list[list[float | None]] = [[None] * size for _ in range(size)]
+    n: list[list[int]] = [[0] * size for _ in range(size)]
+    for a in range(size):
+        n[a][a] = sum(_values(sums, ("d", dimensions[a])).values())
+        r[a][a] = 1.0 if n[a][a] > 1 else None
+        for b in range(a + 1, size):
+            first, second = sorted((dimensions[a], dimensions[b]))
+
+            def get(part: str, first: str = first, second: str = second) -> float:
+                return sums.get(("c", first, second, part), 0.0)
+
+            count = get("n")
+            sa, sb, saa, sbb, sab = get("a"), get("b"), get("aa"), get("bb"), get("ab")
+            var_a, var_b = count * saa - sa * sa, count * sbb - sb * sb
+            value = (
+                (count * sab - sa * sb) / math.sqrt(var_a * var_b)
+                if var_a > 0 and var_b > 0
+                else None
+            )
+            r[a][b] = r[b][a] = value
+            n[a][b] = n[b][a] = _int(count)
+    return Correlations(dimensions=dimensions, r=r, n=n)
+
+
+def segment(q: Questionnaire, item: ChoiceItem | NumberItem, sums: Sums, min_cell: int) -> Segment:
+    """Profile mix and mean index per value; values with fewer than `min_cell` are suppressed."""
+    values = sorted(
+        {k[2] for k in sums if k[:2] == ("g", item.id) and len(k) == 4 and k[3] == "n"},
+        key=lambda v: (float(v), v) if isinstance(item, NumberItem) and _is_number(v) else (0, v),
+    )
+    if isinstance(item, ChoiceItem):
+        values = [o for o in item.options if o in values]
+    rows = []
+    for value in values:
+        count = _int(sums.get(("g", item.id, value, "n")))
+        if count <= 0:
+            continue
+        if count < min_cell:
+            rows.append(
+                SegmentValue(value=value, suppressed=True, n=None, mean_index=None, profiles={})
+            )
+            continue
+        scored = _int(sums.get(("g", item.id, value, "scored")))
+        rows.append(
+            SegmentValue(
+                value=value,
+                suppressed=False,
+                n=count,
+                mean_index=sums.get(("g", item.id, value, "isum"), 0.0) / scored
+                if scored
+                else None,
+                profiles={
+                    p.id: _int(sums.get(("g", item.id, value, "p", p.id))) for p in q.profiles
+                },
+            )
+        )
+    return Segment(item=item.id, text=item.text, values=rows)
