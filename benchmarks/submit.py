@@ -1,0 +1,88 @@
+"""Submit throughput against the floor endpoint, and p99 latency at a fixed rate (issue 5, target 1).
+
+    uv run python benchmarks/submit.py [--seconds 15] [--workers N]
+
+Both endpoints are served by one server on one database and loaded by `hey` in turn.
+Needs `hey` (apt-get install hey). BENCH_DATABASE_URL picks a PostgreSQL server; by default
+the embedded one in .survey-bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from benchmarks.harness import ROOT, fresh_database, hey, server, server_url
+from survey import loader
+
+
+def body_file(directory: Path) -> Path:
+    """One complete, valid connector submission."""
+    q = loader.load_dir(ROOT / "questionnaires")["connector"].definition
+    rng = random.Random(7)
+    answers = {i.id: rng.randint(1, 5) for i in q.likert_items()}
+    answers |= {"industry": "Technology", "years_experience": 12, "why_collect": "Reach."}
+    path = directory / "body.json"
+    path.write_text(json.dumps({"answers": answers, "consent": True}))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=500.0)
+    args = parser.parse_args()
+
+    url = fresh_database(server_url(), "survey_bench_submit")
+
+    async def floor_table() -> None:
+        conn = await asyncpg.connect(url)
+        await conn.execute(
+            "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
+        )
+        await conn.close()
+
+    asyncio.run(floor_table())
+    env = {"DATABASE_URL": url, "SURVEY_SECRET": "bench", "SURVEY_RATE_LIMIT": "0"}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        server("benchmarks.bench_app:create", env, args.workers) as base,
+    ):
+        body = body_file(Path(tmp))
+        real_url = f"{base}/api/v1/questionnaires/connector/responses"
+        floor_url = f"{base}/bench/floor"
+        hey(real_url, body, seconds=3, concurrency=args.concurrency)  # warm up both
+        hey(floor_url, body, seconds=3, concurrency=args.concurrency)
+        floor = hey(floor_url, body, seconds=args.seconds, concurrency=args.concurrency)
+        real = hey(real_url, body, seconds=args.seconds, concurrency=args.concurrency)
+        paced = hey(real_url, body, seconds=args.seconds, concurrency=50, rate=args.rate)
+
+    print(f"workers={args.workers} concurrency={args.concurrency} seconds={args.seconds}")
+    print(
+        f"floor  : {floor['rps']:8.0f} req/s  p50 {floor['p50_ms']:.1f} ms  p99 {floor['p99_ms']:.1f} ms"
+    )
+    print(
+        f"submit : {real['rps']:8.0f} req/s  p50 {real['p50_ms']:.1f} ms  p99 {real['p99_ms']:.1f} ms"
+    )
+    print(f"ratio  : {real['rps'] / floor['rps']:.2f} of the floor (target ≥ 0.70)")
+    print(
+        f"at {args.rate:.0f} req/s: {paced['rps']:.0f} req/s served, p99 {paced['p99_ms']:.1f} ms (target ≤ 50 ms)"
+    )
+    print(
+        "statuses:",
+        {k: v for k, v in real.items() if k.startswith("status")},
+        {k: v for k, v in paced.items() if k.startswith("status")},
+    )
+
+
+if __name__ == "__main__":
+    main()
