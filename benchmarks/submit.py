@@ -1,4 +1,4 @@
-"""Submit throughput against the floor endpoint, and p99 latency at a fixed rate (issue 5, target 1).
+"""Submit throughput against the floor endpoint, and p99 latency at a fixed rate (issue 5).
 
     uv run python benchmarks/submit.py [--seconds 15] [--workers N]
 
@@ -67,21 +67,14 @@ def main() -> None:
         paced = hey(real_url, body, seconds=args.seconds, concurrency=50, rate=args.rate)
 
     print(f"workers={args.workers} concurrency={args.concurrency} seconds={args.seconds}")
-    print(
-        f"floor  : {floor['rps']:8.0f} req/s  p50 {floor['p50_ms']:.1f} ms  p99 {floor['p99_ms']:.1f} ms"
-    )
-    print(
-        f"submit : {real['rps']:8.0f} req/s  p50 {real['p50_ms']:.1f} ms  p99 {real['p99_ms']:.1f} ms"
-    )
+    for name, run in (("floor", floor), ("submit", real)):
+        ms = f"p50 {run['p50_ms']:.1f} ms  p99 {run['p99_ms']:.1f} ms"
+        print(f"{name:7}: {run['rps']:8.0f} req/s  {ms}")
     print(f"ratio  : {real['rps'] / floor['rps']:.2f} of the floor (target ≥ 0.70)")
-    print(
-        f"at {args.rate:.0f} req/s: {paced['rps']:.0f} req/s served, p99 {paced['p99_ms']:.1f} ms (target ≤ 50 ms)"
-    )
-    print(
-        "statuses:",
-        {k: v for k, v in real.items() if k.startswith("status")},
-        {k: v for k, v in paced.items() if k.startswith("status")},
-    )
+    served = f"{paced['rps']:.0f} req/s served, p99 {paced['p99_ms']:.1f} ms (target ≤ 50 ms)"
+    print(f"at {args.rate:.0f} req/s: {served}")
+    statuses = [{k: v for k, v in run.items() if k.startswith("status")} for run in (real, paced)]
+    print("statuses:", *statuses)
 
 
 if __name__ == "__main__":
