@@ -19,7 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from survey import db, loader, migrate, store
+from survey import db, loader, migrate, pages, store
 from survey.api import P503, ApiController, Health, ProblemDetails
 from survey.config import Settings
 from survey.errors import (
@@ -73,6 +73,8 @@ def on_survey_error(request: Request[Any, Any, Any], exc: SurveyError) -> Respon
     else:
         detail = str(exc)
     headers = {"Retry-After": RETRY_AFTER} if status == 503 else None
+    if pages.wants_html(request):
+        return pages.error_page(request, status, exc, headers)
     return problem_response(status, title, detail, errors, headers)
 
 
@@ -84,6 +86,8 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     headers = dict(exc.headers or {})
     if isinstance(exc, TooManyRequestsException) and "RateLimit-Reset" in headers:
         headers["Retry-After"] = headers["RateLimit-Reset"]
+    if pages.wants_html(request):
+        return pages.error_page(request, exc.status_code, exc, headers)
     title = exc.detail if exc.status_code != 400 else "Bad request"
     return problem_response(exc.status_code, title, exc.detail, None, headers or None)
 
@@ -91,6 +95,8 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
 def on_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The traceback goes to the log, never to the client.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if pages.wants_html(request):
+        return pages.error_page(request, 500)
     return problem_response(500, "Internal server error")
 
 
@@ -132,7 +138,8 @@ async def readyz(state: State) -> Response[Any]:
 
 
 def _throttled(request: Request[Any, Any, Any]) -> bool:
-    return request.method == "POST" and request.url.path.endswith("/responses")
+    path = request.url.path
+    return request.method == "POST" and (path.endswith("/responses") or path.startswith("/q/"))
 
 
 def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = None) -> Litestar:
@@ -167,7 +174,8 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
         middleware.append(rate_limit.middleware)
 
     return Litestar(
-        route_handlers=[ApiController, healthz, readyz],
+        route_handlers=[ApiController, healthz, readyz, pages.router(settings), pages.static_asset],
+        template_config=pages.template_config(),
         dependencies={"db": Provide(provide_db)},
         lifespan=[lifespan],
         state=State({"settings": settings, "questionnaires": served}),
@@ -179,7 +187,9 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
         },
         middleware=middleware,
         request_max_body_size=MAX_BODY,
-        compression_config=CompressionConfig(backend="gzip", minimum_size=500),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=500, exclude_opt_key="precompressed"
+        ),
         openapi_config=OpenAPIConfig(
             title="Connector Survey",
             version="1.0.0",
