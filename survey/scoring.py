@@ -122,24 +122,32 @@ def keyed_value(points: list[int], value: int, reverse: bool) -> int:
 
 def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
     """Dimension scores, the weighted index and the first matching profile."""
-    dimensions: dict[str, float | None] = {}
+    # Exact arithmetic, rounded to float once at the end: in floats a 7-point scale's
+    # (50 + 83.3… + 16.6…)/3 is 49.99999999999999 and fails `at_least: 50`, and
+    # 0.28 × 25 items is 7.000000000000001, so 7 answers would not be enough.
+    exact: dict[str, Fraction | None] = {}
     for dimension in q.dimensions:
         items = q.likert_items(dimension.id)
         scores = [
-            item_score(q.scales[i.scale].points, int(answers[i.id]), i.reverse)  # type: ignore[arg-type]
+            _exact_score(q.scales[i.scale].points, int(answers[i.id]), i.reverse)  # type: ignore[arg-type]
             for i in items
             if _is_int(answers.get(i.id))
         ]
-        # Exact decimal arithmetic: 0.7 × 10 is 7.000000000000001 in floats.
         enough = len(scores) >= Fraction(str(q.scoring.min_answered)) * len(items)
-        dimensions[dimension.id] = sum(scores) / len(scores) if scores and enough else None
+        exact[dimension.id] = sum(scores, Fraction(0)) / len(scores) if scores and enough else None
 
-    weights = q.weights
     index: float | None = None
-    weighted = [(w, dimensions.get(d)) for d, w in weights.items()]
+    weighted = [(Fraction(str(w)), exact.get(d)) for d, w in q.weights.items()]
     if weighted and all(s is not None for _, s in weighted):
-        index = sum(w * s for w, s in weighted if s is not None) / sum(w for w, _ in weighted)
+        total = sum((w * s for w, s in weighted if s is not None), Fraction(0))
+        index = float(total / sum(w for w, _ in weighted))
+    dimensions = {d: None if s is None else float(s) for d, s in exact.items()}
     return Score(dimensions, index, profile_for(q, index, dimensions))
+
+
+def _exact_score(points: list[int], value: int, reverse: bool) -> Fraction:
+    low, high = min(points), max(points)
+    return Fraction(100 * (keyed_value(points, value, reverse) - low), high - low)
 
 
 def profile_for(

@@ -1,4 +1,4 @@
-"""The questionnaire loader (DESIGN §4): strict decoding, cross-checks with paths, the version hash."""
+"""The loader (DESIGN §4): strict decoding, cross-checks with their paths, the version hash."""
 
 from __future__ import annotations
 
