@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -26,6 +27,10 @@ from survey import db, loader, migrate
 from survey.app import create_app
 from survey.config import Settings
 from survey.model import Loaded
+
+# Shared machines and CI vary in speed: a per-example deadline only makes property tests flaky.
+hypothesis_settings.register_profile("survey", deadline=None)
+hypothesis_settings.load_profile("survey")
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONNAIRES = ROOT / "questionnaires"
