@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from fractions import Fraction
@@ -125,29 +126,56 @@ def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
     # Exact arithmetic, rounded to float once at the end: in floats a 7-point scale's
     # (50 + 83.3… + 16.6…)/3 is 49.99999999999999 and fails `at_least: 50`, and
     # 0.28 × 25 items is 7.000000000000001, so 7 answers would not be enough.
+    # Each dimension sums whole numbers per scale range and makes one Fraction: this runs
+    # on every submission, and Fraction arithmetic per item costs more than the INSERT.
+    sums: dict[str, dict[int, int]] = {d.id: {} for d in q.dimensions}  # range → Σ(keyed − m)
+    answered = dict.fromkeys(sums, 0)
+    counts = dict.fromkeys(sums, 0)
+    for section in q.sections:
+        for item in section.items:
+            if not isinstance(item, LikertItem) or item.dimension not in sums:
+                continue
+            counts[item.dimension] += 1
+            value = answers.get(item.id)
+            if not _is_int(value):
+                continue
+            points = q.scales[item.scale].points
+            low, high = min(points), max(points)
+            keyed = low + high - int(value) if item.reverse else int(value)  # type: ignore[arg-type]
+            by_range = sums[item.dimension]
+            by_range[high - low] = by_range.get(high - low, 0) + keyed - low
+            answered[item.dimension] += 1
+
+    share = _fraction(q.scoring.min_answered)
     exact: dict[str, Fraction | None] = {}
-    for dimension in q.dimensions:
-        items = q.likert_items(dimension.id)
-        scores = [
-            _exact_score(q.scales[i.scale].points, int(answers[i.id]), i.reverse)  # type: ignore[arg-type]
-            for i in items
-            if _is_int(answers.get(i.id))
-        ]
-        enough = len(scores) >= Fraction(str(q.scoring.min_answered)) * len(items)
-        exact[dimension.id] = sum(scores, Fraction(0)) / len(scores) if scores and enough else None
+    for dim, by_range in sums.items():
+        n = answered[dim]
+        if n == 0 or n * share.denominator < share.numerator * counts[dim]:
+            exact[dim] = None
+            continue
+        common = math.lcm(*by_range)
+        total = sum(100 * part * (common // span) for span, part in by_range.items())
+        exact[dim] = Fraction(total, common * n)
 
     index: float | None = None
-    weighted = [(Fraction(str(w)), exact.get(d)) for d, w in q.weights.items()]
+    weighted = [(_fraction(w), exact.get(d)) for d, w in q.weights.items()]
     if weighted and all(s is not None for _, s in weighted):
-        total = sum((w * s for w, s in weighted if s is not None), Fraction(0))
-        index = float(total / sum(w for w, _ in weighted))
+        # Σ wᵢ·sᵢ / Σ wᵢ over one common denominator, in whole numbers.
+        parts = [
+            (w.numerator * s.numerator, w.denominator * s.denominator) for w, s in weighted if s
+        ]
+        parts += [(0, 1)] * sum(1 for _, s in weighted if s == 0)
+        common = math.lcm(*(d for _, d in parts))
+        numerator = sum(n * (common // d) for n, d in parts)
+        index = float(Fraction(numerator, common) / sum(w for w, _ in weighted))
     dimensions = {d: None if s is None else float(s) for d, s in exact.items()}
     return Score(dimensions, index, profile_for(q, index, dimensions))
 
 
-def _exact_score(points: list[int], value: int, reverse: bool) -> Fraction:
-    low, high = min(points), max(points)
-    return Fraction(100 * (keyed_value(points, value, reverse) - low), high - low)
+@functools.lru_cache(maxsize=256)
+def _fraction(value: float) -> Fraction:
+    """The decimal the YAML said (0.7, not 0.6999999999999999556): Fraction of its repr."""
+    return Fraction(str(value))
 
 
 def profile_for(
