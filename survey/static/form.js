@@ -15,16 +15,20 @@
     store = null;
   }
 
+  // The answers and the consents; not the CSRF token.
   function fields() {
     return Array.prototype.filter.call(form.elements, function (el) {
-      return el.name && el.name.charAt(0) !== "_" || el.name === "_consent" || el.name === "_quote_consent";
+      return el.name && el.name !== "_csrf_token";
     });
   }
 
+  function filled(el) {
+    if (el.type === "radio" || el.type === "checkbox") return el.checked;
+    return el.value.trim() !== "";
+  }
+
   function answered(q) {
-    return Array.prototype.some.call(q.querySelectorAll("input, select, textarea"), function (el) {
-      return el.type === "radio" || el.type === "checkbox" ? el.checked : el.value.trim() !== "";
-    });
+    return Array.prototype.some.call(q.querySelectorAll("input, select, textarea"), filled);
   }
 
   function progress() {
@@ -38,8 +42,7 @@
     if (!store) return;
     var data = {};
     fields().forEach(function (el) {
-      if ((el.type === "radio" || el.type === "checkbox") && !el.checked) return;
-      if (el.value === "") return;
+      if (!filled(el)) return;
       (data[el.name] = data[el.name] || []).push(el.value);
     });
     try {
@@ -51,7 +54,7 @@
 
   function restore() {
     // Only into an untouched form: answers sent back by the server after an error win.
-    if (!store || fields().some(function (el) { return el.checked || (el.type !== "radio" && el.type !== "checkbox" && el.type !== "hidden" && el.value !== ""); })) return;
+    if (!store || fields().some(filled)) return;
     var data;
     try {
       data = JSON.parse(store.getItem(key) || "{}");

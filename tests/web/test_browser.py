@@ -290,3 +290,22 @@ def test_focus_is_visible_when_answering_with_the_keyboard(
         "getComputedStyle(document.activeElement.closest('label')).outlineStyle"
     )
     assert outline == "solid"
+
+
+def test_answers_typed_so_far_survive_a_reload_of_the_form(
+    context: BrowserContext, live_server: str, questionnaires: dict[str, Loaded]
+) -> None:
+    q = questionnaires["teamwork"].definition
+    page = Watched(context).page
+    page.goto(f"{live_server}/q/teamwork")
+    rely_on = next(i for i in q.likert_items() if i.id == "rely_on")
+    choose(page, rely_on, "Agree")
+    page.get_by_label("If you could change one thing").fill("More trust")
+    expect(page.locator("#progress-bar")).to_have_text("2 of 13 questions answered")
+
+    page.reload()
+    expect(
+        page.locator("fieldset.q:has(#rely_on)").get_by_label("Agree", exact=True)
+    ).to_be_checked()
+    expect(page.get_by_label("If you could change one thing")).to_have_value("More trust")
+    expect(page.locator("#progress-bar")).to_have_text("2 of 13 questions answered")
