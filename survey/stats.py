@@ -435,7 +435,9 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
     """Cronbach's α, item–rest correlations and α if dropped, over complete cases.
 
     The sums are of raw values; reverse keying x' = m + M − x flips the sign of every
-    covariance involving the item and leaves variances alone.
+    covariance involving the item and leaves variances alone. Answers are whole numbers, so
+    n·Σxy − Σx·Σy is an exact integer, n(n − 1) times the sample covariance: worked in
+    integers, a constant rest is exactly 0 variance rather than rounding noise.
     """
     items = q.likert_items(dimension)
     name = next(d.name for d in q.dimensions if d.id == dimension)
@@ -447,14 +449,14 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
             items=[ItemReliability(id=i.id, item_rest=None, alpha_if_dropped=None) for i in items],
         )  # fmt: skip
     ids = [i.id for i in items]
-    sign = [-1.0 if i.reverse else 1.0 for i in items]
-    s = [sums.get(("r", dimension, i), 0.0) for i in ids]
-    cov = [[0.0] * k for _ in range(k)]
+    sign = [-1 if i.reverse else 1 for i in items]
+    s = [_int(sums.get(("r", dimension, i))) for i in ids]
+    cov = [[0] * k for _ in range(k)]
     for a in range(k):
         for b in range(k):
             first, second = sorted((ids[a], ids[b]))
-            product = sums.get(("r", dimension, first, second), 0.0)
-            cov[a][b] = sign[a] * sign[b] * (product - s[a] * s[b] / n) / (n - 1)
+            product = _int(sums.get(("r", dimension, first, second)))
+            cov[a][b] = sign[a] * sign[b] * (n * product - s[a] * s[b])
 
     def alpha(members: list[int]) -> float | None:
         m = len(members)
@@ -474,11 +476,19 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
         rows.append(
             ItemReliability(
                 id=ids[a],
-                item_rest=rest_cov / math.sqrt(denominator) if denominator > 0 else None,
+                item_rest=rest_cov / math.sqrt(cov[a][a]) / math.sqrt(rest_var)
+                if denominator > 0
+                else None,
                 alpha_if_dropped=alpha([b for b in everyone if b != a]),
             )
         )
     return Reliability(dimension=dimension, name=name, n=n, k=k, alpha=alpha(everyone), items=rows)
+
+
+# n·Σa² − (Σa)² cancels: for a constant score such as 100/3 it leaves float noise (up to
+# ~1e-10 of n·Σa² over a million rows), not 0, and r would be noise over noise. A variance
+# under 1e-9 of n·Σa² is taken as none.
+_NOISE = 1e-9
 
 
 def correlations(dimensions: list[str], sums: Sums) -> Correlations:
@@ -500,7 +510,7 @@ def correlations(dimensions: list[str], sums: Sums) -> Correlations:
             var_a, var_b = count * saa - sa * sa, count * sbb - sb * sb
             value = (
                 (count * sab - sa * sb) / math.sqrt(var_a * var_b)
-                if var_a > 0 and var_b > 0
+                if var_a > _NOISE * count * saa and var_b > _NOISE * count * sbb
                 else None
             )
             r[a][b] = r[b][a] = value
