@@ -1,0 +1,715 @@
+"""Pure: the aggregate report → Plotly figures, one style for screen, print and the book.
+
+Every chart is built from the `stats.Report` alone. Text that reaches a figure is escaped with
+`text()`: Plotly renders a subset of HTML in labels, titles and hover text, and quotes and
+segment values are typed by respondents. Colours are colour-blind safe (Okabe–Ito for
+categories, orange–purple for agree/disagree, red–blue for correlations) and stay apart in
+greyscale print by lightness.
+"""
+
+from __future__ import annotations
+
+import html
+import textwrap
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, timedelta
+from functools import partial
+from typing import Any
+
+import msgspec
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+from plotly.subplots import make_subplots
+
+from survey.stats import Distribution, ItemStats, Quote, Report, Segment
+
+FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif", "size": 13}
+INK = "#1f2937"
+GRID = "#e5e7eb"
+MAIN = "#0072B2"  # Okabe–Ito blue
+ACCENT = "#D55E00"  # Okabe–Ito vermillion
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+NEUTRAL = "#bdbdbd"
+REVERSED = "↺"
+DAY_MS = 24 * 60 * 60 * 1000  # a date axis counts in milliseconds
+BLANK = {"template": "none"}  # at creation: applying Plotly's default template first is slow
+AXIS = {"showline": True, "linecolor": INK, "ticks": "outside", "automargin": True,
+        "zeroline": False, "showgrid": False, "gridcolor": GRID}  # fmt: skip
+WIDTH = 960  # the width of exported figures, in CSS pixels
+
+
+class Chart(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # for URLs and file names: [a-z0-9_-]+
+    group: str  # the dashboard section it belongs to
+    title: str  # plain text; templates escape it
+    figure: go.Figure
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+def text(value: object) -> str:
+    """Plain text made safe for Plotly's HTML-ish labels and hover text.
+
+    html.escape, with `"` as `&#34;`: Plotly decodes numeric entities and `&lt; &gt; &amp;`,
+    but shows `&quot;` literally.
+    """
+    return html.escape(str(value)).replace("&quot;", "&#34;")
+
+
+def wrapped(value: str, width: int = 48, limit: int | None = None) -> str:
+    """Escaped text in lines of about `width` characters, joined with <br>."""
+    if limit is not None and len(value) > limit:
+        value = value[: limit - 1].rstrip() + "…"
+    lines = textwrap.wrap(" ".join(value.split()), width) or [""]
+    return "<br>".join(text(line) for line in lines)
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _percent(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else 0.0
+
+
+# --- layout ----------------------------------------------------------------------------------
+
+
+def _style(
+    fig: go.Figure,
+    title: str,
+    height: int,
+    subtitle: str = "",
+    *,
+    legend: bool = False,
+    **layout: object,
+) -> None:
+    """The house style. No markup with styles (<b>, <i>, <span style>) anywhere: Plotly
+    writes those as style attributes, which the pages' CSP (style-src 'self') refuses."""
+    defaults: dict[str, object] = {
+        "title": {
+            "text": text(title),
+            "font": {"size": 17, "weight": 700},
+            "x": 0,
+            "xanchor": "left",
+            "xref": "container",
+            "subtitle": {"text": text(subtitle), "font": {"size": 13, "color": "#4b5563"}},
+        },
+        "height": height,
+        "margin": {"l": 10, "r": 20, "t": 85 if subtitle else 60, "b": 110 if legend else 50},
+        "font": {**FONT, "color": INK},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "hoverlabel": {"font": {"family": FONT["family"], "size": 13}, "align": "left"},
+        "showlegend": legend,
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "yref": "container", "y": 0,
+                   "yanchor": "bottom"},
+    }  # fmt: skip
+    # One update: each of Plotly's update calls re-validates the whole layout, slowly.
+    axes = {name for name in fig.layout.to_plotly_json() if name[1:5] == "axis"}
+    for name in axes | {"xaxis", "yaxis"}:
+        defaults[name] = AXIS
+    fig.update_layout(_merged(defaults, layout))
+
+
+def _merged(base: dict[str, object], over: Mapping[str, object]) -> dict[str, object]:
+    """`base` updated by `over`, recursively for nested dicts."""
+    out = dict(base)
+    for key, value in over.items():
+        below = out.get(key)
+        if isinstance(below, dict) and isinstance(value, Mapping):
+            out[key] = _merged(below, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _empty(fig: go.Figure, message: str = "No responses match these filters yet.") -> None:
+    fig.add_annotation(
+        text=text(message),
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        showarrow=False,
+        font={"size": 15, "color": "#4b5563"},
+    )
+
+
+def _names(report: Report) -> dict[str, str]:
+    return {d.id: d.name for d in report.dimensions}
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+def profile_mix(report: Report) -> go.Figure:
+    """Scored responses per profile: a bar each, labelled with count and share."""
+    scored = report.counts.scored
+    fig = go.Figure(
+        go.Bar(
+            x=[text(p.label) for p in report.profiles],
+            y=[p.count for p in report.profiles],
+            marker={"color": [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(report.profiles))]},
+            text=[f"{p.count} ({_percent(p.count, scored):.0f}%)" for p in report.profiles],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}: %{y} responses (%{customdata:.1f}% of scored)<extra></extra>",
+            customdata=[_percent(p.count, scored) for p in report.profiles],
+        ),
+        layout=BLANK,
+    )
+    _style(
+        fig,
+        "Profile mix",
+        380,
+        f"{scored} scored responses; {report.counts.incomplete} incomplete have no profile",
+        yaxis={
+            "title": {"text": "Responses"},
+            "rangemode": "tozero",
+            "gridcolor": GRID,
+            "showgrid": True,
+        },
+    )
+    if scored == 0:
+        _empty(fig)
+    return fig
+
+
+def _histogram_bars(dist: Distribution, colour: str, name: str) -> go.Bar:
+    return go.Bar(
+        x=[(b.start + b.end) / 2 for b in dist.histogram],
+        y=[b.count for b in dist.histogram],
+        width=[b.end - b.start for b in dist.histogram],
+        customdata=[[b.start, b.end] for b in dist.histogram],
+        marker={"color": colour, "line": {"color": "white", "width": 1}},
+        name=text(name),
+        hovertemplate="%{customdata[0]:g}–%{customdata[1]:g}: %{y}<extra></extra>",
+    )
+
+
+def _summary(dist: Distribution) -> str:
+    if dist.n == 0:
+        return "n = 0"
+    return (
+        f"n = {dist.n}, mean {_number(dist.mean)}, SD {_number(dist.sd)}, "
+        f"median {_number(dist.median)}"
+    )
+
+
+def index_histogram(report: Report) -> go.Figure:
+    """The index distribution, with a dashed line at each profile threshold."""
+    dist = report.index
+    fig = go.Figure(_histogram_bars(dist, MAIN, dist.name), layout=BLANK)
+    by_value: dict[float, list[str]] = defaultdict(list)
+    for t in report.thresholds:
+        for value, sign in ((t.at_least, "≥"), (t.below, "<")):
+            if value is not None:
+                by_value[value].append(f"{t.label} {sign} {value:g}")
+    for number, (value, labels) in enumerate(sorted(by_value.items())):
+        fig.add_shape(
+            type="line",
+            x0=value,
+            x1=value,
+            xref="x",
+            y0=0,
+            y1=1,
+            yref="paper",
+            line={"color": INK, "width": 2, "dash": "dash"},
+            name=f"threshold {value:g}",
+        )
+        fig.add_annotation(
+            x=value,
+            xref="x",
+            y=1.0 - 0.14 * (number % 2),
+            yref="paper",
+            yanchor="top",
+            xanchor="left" if value < 80 else "right",
+            text="<br>".join(text(label) for label in labels),
+            showarrow=False,
+            align="left",
+            bgcolor="rgba(255,255,255,0.85)",
+            font={"size": 12},
+        )
+    _style(
+        fig,
+        f"{dist.name}: distribution and profile thresholds",
+        420,
+        _summary(dist),
+        xaxis={"title": {"text": f"{text(dist.name)} (0–100)"}, "range": [0, 100], "dtick": 10},
+        yaxis={
+            "title": {"text": "Responses"},
+            "rangemode": "tozero",
+            "gridcolor": GRID,
+            "showgrid": True,
+        },
+        bargap=0,
+    )
+    if dist.n == 0:
+        _empty(fig)
+    return fig
+
+
+def _likert_colours(points: int) -> list[str]:
+    """Orange for disagreeing, grey for the middle, purple for agreeing; darker = stronger."""
+    half = points // 2
+    low = sample_colorscale("PuOr", [0.08 + 0.3 * i / max(half - 1, 1) for i in range(half)])
+    high = sample_colorscale("PuOr", [0.62 + 0.3 * i / max(half - 1, 1) for i in range(half)])
+    if half == 1:
+        low, high = sample_colorscale("PuOr", [0.2]), sample_colorscale("PuOr", [0.8])
+    return [*low, *([NEUTRAL] if points % 2 else []), *high]
+
+
+def likert_bars(report: Report, dimension: str) -> go.Figure:
+    """Diverging stacked bars, one per likert item of a dimension: disagreement to the left."""
+    items = [i for i in report.items if i.type == "likert" and i.dimension == dimension]
+    name = _names(report).get(dimension, dimension)
+    fig = go.Figure(layout=BLANK)
+    labels = [
+        (f"{REVERSED} " if i.reverse else "") + wrapped(i.text, 44) + f" (n = {i.n})" for i in items
+    ]
+    points = len(items[0].counts) if items else 0
+    colours = _likert_colours(points)
+    half = points // 2
+    middle = half if points % 2 else None
+
+    def trace(position: int, sign: float, share: float, show: bool) -> go.Bar:
+        counts = [i.counts[position].count if position < len(i.counts) else 0 for i in items]
+        pct = [share * _percent(c, i.n) for c, i in zip(counts, items, strict=True)]
+        return go.Bar(
+            y=labels,
+            x=[sign * p for p in pct],
+            orientation="h",
+            name=text(items[0].counts[position].label),
+            legendgroup=str(position),
+            legendrank=position,
+            showlegend=show,
+            marker={"color": colours[position], "line": {"color": "white", "width": 0.5}},
+            customdata=[
+                [c, _percent(c, i.n), text(i.counts[position].label)]
+                for c, i in zip(counts, items, strict=True)
+            ],
+            hovertemplate="%{y}<br>%{customdata[2]}: %{customdata[1]:.0f}%"
+            " (%{customdata[0]})<extra></extra>",
+        )
+
+    if items:
+        # Relative bars stack outward from zero in trace order: the middle first, then
+        # each side from the mildest answer to the strongest.
+        split = [] if middle is None else [(middle, -1.0, 0.5, False)]
+        right = [] if middle is None else [(middle, 1.0, 0.5, True)]
+        order = [
+            *split,
+            *[(p, -1.0, 1.0, True) for p in reversed(range(half))],
+            *right,
+            *[(p, 1.0, 1.0, True) for p in range(points - half, points)],
+        ]
+        fig.add_traces([trace(*spec) for spec in order])  # at once: each add re-validates
+    reverse_note = (
+        f"{REVERSED} reverse-keyed: agreeing lowers the score"
+        if any(i.reverse for i in items)
+        else ""
+    )
+    _style(
+        fig,
+        f"{name}: answers per item",
+        210 + 56 * max(len(items), 1),
+        reverse_note,
+        legend=bool(items),
+        barmode="relative",
+        xaxis={
+            "range": [-100, 100],
+            "tickvals": [-100, -75, -50, -25, 0, 25, 50, 75, 100],
+            "ticktext": ["100%", "75%", "50%", "25%", "0", "25%", "50%", "75%", "100%"],
+            "title": {"text": "← disagree · share of answers · agree →"},
+            "zeroline": True,
+            "zerolinecolor": INK,
+            "showgrid": True,
+            "gridcolor": GRID,
+        },
+        yaxis={"autorange": "reversed", "automargin": True},
+        bargap=0.3,
+    )
+    if not items or all(i.n == 0 for i in items):
+        _empty(fig)
+    return fig
+
+
+def dimension_distributions(report: Report) -> go.Figure:
+    """A small histogram per dimension on a shared 0–100 axis, its mean marked."""
+    dims = report.dimensions or []
+    rows = max(len(dims), 1)
+    fig = make_subplots(
+        figure=go.Figure(layout=BLANK),
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.5 / rows / 2 if rows > 1 else 0,
+        subplot_titles=[f"{text(d.name)} ({_summary(d)})" for d in dims] or [""],
+    )
+    if dims:
+        fig.add_traces(
+            [_histogram_bars(d, OKABE_ITO[n % len(OKABE_ITO)], d.name) for n, d in enumerate(dims)],
+            rows=list(range(1, len(dims) + 1)),
+            cols=1,
+        )
+    # Layout as one dict: Plotly's per-subplot update calls each re-validate everything.
+    layout: dict[str, Any] = {}
+    for row in range(1, rows + 1):
+        layout[_axis("xaxis", row)] = {"range": [0, 100], "dtick": 10}
+        layout[_axis("yaxis", row)] = {"rangemode": "tozero", "showgrid": True, "nticks": 3}
+    layout[_axis("xaxis", rows)] = {
+        "range": [0, 100],
+        "dtick": 10,
+        "title": {"text": "Score (0–100); dotted line: mean"},
+    }
+    layout["shapes"] = [
+        {
+            "type": "line",
+            "x0": d.mean,
+            "x1": d.mean,
+            "xref": _axis("x", row),
+            "y0": 0,
+            "y1": 1,
+            "yref": _axis("y", row) + " domain",
+            "line": {"color": INK, "width": 2, "dash": "dot"},
+        }
+        for row, d in enumerate(dims, start=1)
+        if d.mean is not None
+    ]
+    layout["annotations"] = _titles_left(fig)
+    _style(fig, "Dimension scores", 80 + 150 * rows, bargap=0, **layout)
+    if all(d.n == 0 for d in dims):
+        _empty(fig)
+    return fig
+
+
+def _axis(kind: str, number: int) -> str:
+    """Plotly's axis names: xaxis, xaxis2, … (and x, x2, … in references)."""
+    return kind if number == 1 else f"{kind}{number}"
+
+
+def _titles_left(fig: go.Figure, left: bool = True) -> list[dict[str, object]]:
+    """make_subplots' subplot titles, restyled: at the left of each subplot if `left`."""
+    place = {"x": 0, "xanchor": "left"} if left else {}
+    return [{**a.to_plotly_json(), **place, "font": {"size": 13}} for a in fig.layout.annotations]
+
+
+def _segment_label(value: str, n: int | None, suppressed: bool, min_cell: int) -> str:
+    if suppressed:
+        return f"{text(value)} · suppressed (n &lt; {min_cell})"
+    return f"{text(value)} (n = {n})"
+
+
+def segment_comparison(report: Report, segment: Segment) -> go.Figure:
+    """Profile mix and mean index per value of a segment item; small cells show no numbers."""
+    fig = make_subplots(
+        figure=go.Figure(layout=BLANK),
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        column_widths=[0.68, 0.32],
+        horizontal_spacing=0.04,
+        subplot_titles=["Profile mix (% of scored)", f"Mean {text(report.index.name)}"],
+    )
+    values = segment.values
+    labels = [_segment_label(v.value, v.n, v.suppressed, report.min_cell) for v in values]
+    scored = [sum(v.profiles.values()) for v in values]
+    traces = []
+    for number, profile in enumerate(report.profiles):
+        counts = [None if v.suppressed else v.profiles.get(profile.id, 0) for v in values]
+        traces.append(
+            go.Bar(
+                y=labels,
+                x=[
+                    None if c is None else _percent(c, s)
+                    for c, s in zip(counts, scored, strict=True)
+                ],
+                customdata=[
+                    None if c is None else [c, s] for c, s in zip(counts, scored, strict=True)
+                ],
+                orientation="h",
+                name=text(profile.label),
+                marker={"color": OKABE_ITO[number % len(OKABE_ITO)]},
+                hovertemplate=f"%{{y}}<br>{text(profile.label)}: %{{x:.0f}}%"
+                " (%{customdata[0]} of %{customdata[1]})<extra></extra>",
+            )
+        )
+    traces.append(
+        go.Bar(
+            y=labels,
+            x=[None if v.suppressed else v.mean_index for v in values],
+            orientation="h",
+            name=f"Mean {text(report.index.name)}",
+            marker={"color": "#4b5563"},
+            text=["suppressed" if v.suppressed else _number(v.mean_index) for v in values],
+            textposition="outside",
+            cliponaxis=False,
+            showlegend=False,
+            hovertemplate="%{y}<br>mean %{x:.1f}<extra></extra>",
+        )
+    )
+    fig.add_traces(traces, rows=1, cols=[1] * (len(traces) - 1) + [2])
+    scale = {"range": [0, 100], "showgrid": True}
+    suppressed = sum(v.suppressed for v in values)
+    note = f"values with fewer than {report.min_cell} responses are suppressed" + (
+        f" ({suppressed} here)" if suppressed else ""
+    )
+    _style(
+        fig,
+        f"Segment: {segment.text}",
+        230 + 36 * max(len(values), 2),
+        note,
+        legend=True,
+        barmode="stack",
+        legend_traceorder="normal",
+        xaxis=scale,
+        xaxis2=scale,
+        yaxis={"autorange": "reversed"},
+        annotations=_titles_left(fig, left=False),
+    )
+    if not values:
+        _empty(fig, "No answers to this question match these filters yet.")
+    return fig
+
+
+def correlation_heatmap(report: Report) -> go.Figure:
+    """Pearson's r between dimension scores, blue positive and red negative."""
+    names = _names(report)
+    c = report.correlations
+    labels = [text(names.get(d, d)) for d in c.dimensions]
+    fig = go.Figure(
+        go.Heatmap(
+            z=c.r,
+            x=labels,
+            y=labels,
+            zmin=-1,
+            zmax=1,
+            zmid=0,
+            colorscale="RdBu",
+            text=[[_number(v, 2) for v in row] for row in c.r],
+            texttemplate="%{text}",
+            customdata=c.n,
+            hovertemplate="%{y} × %{x}<br>r = %{text} (n = %{customdata})<extra></extra>",
+            colorbar={"title": {"text": "r"}, "thickness": 14},
+            xgap=2,
+            ygap=2,
+        ),
+        layout=BLANK,
+    )
+    _style(
+        fig,
+        "Correlations between dimension scores",
+        160 + 56 * max(len(labels), 1),
+        "Pearson's r over responses scored on both dimensions",
+        xaxis={"side": "bottom", "tickangle": -30, "automargin": True, "showline": False},
+        yaxis={"autorange": "reversed", "automargin": True, "showline": False},
+    )
+    if report.counts.scored < 2:
+        _empty(fig, "Too few scored responses for correlations.")
+    return fig
+
+
+def _quotes_by_day(quotes: Sequence[Quote]) -> dict[str, list[Quote]]:
+    days: dict[str, list[Quote]] = defaultdict(list)
+    for q in quotes:
+        days[q.created_at.astimezone(UTC).date().isoformat()].append(q)
+    return days
+
+
+def _quote_hover(quotes: list[Quote], shown: int = 3) -> str:
+    parts = [
+        f"{wrapped(q.question, 60, 120)}<br>“{wrapped(q.text, 60, 300)}”" for q in quotes[:shown]
+    ]
+    if len(quotes) > shown:
+        parts.append(f"… and {len(quotes) - shown} more (see the quotes list)")
+    return "<br><br>".join(parts)
+
+
+def _day_range(report: Report) -> dict[str, object]:
+    """At least two weeks around the data, so that a few days still read as days."""
+    if not report.timeline:
+        return {}
+    first, last = report.timeline[0].day, report.timeline[-1].day
+    if (last - first).days >= 14:
+        return {}
+    pad = timedelta(days=(14 - (last - first).days) // 2 + 1)
+    start, end = first - pad, last + pad
+    return {
+        "range": [start.isoformat(), end.isoformat()],
+        "dtick": DAY_MS * 2,
+        "tickformat": "%b %d",
+    }
+
+
+def timeline(report: Report) -> go.Figure:
+    """Responses per day (UTC); a star above each day with quotable answers, quoted on hover."""
+    days = [d.day.isoformat() for d in report.timeline]
+    fig = go.Figure(
+        go.Bar(
+            x=days,
+            y=[d.count for d in report.timeline],
+            width=DAY_MS * 0.8,
+            marker={"color": MAIN},
+            name="Responses",
+            hovertemplate="%{x}: %{y} responses<extra></extra>",
+        ),
+        layout=BLANK,
+    )
+    quoted = _quotes_by_day(report.quotes)
+    if quoted:
+        ordered = sorted(quoted.items())
+        fig.add_trace(
+            go.Scatter(
+                x=[day for day, _ in ordered],
+                y=[0.93] * len(ordered),
+                yaxis="y2",
+                mode="markers",
+                marker={"symbol": "star", "size": 14, "color": ACCENT},
+                name="Quotable answers",
+                hovertext=[_quote_hover(q) for _, q in ordered],
+                hoverinfo="text",
+            )
+        )
+    _style(
+        fig,
+        "Responses over time",
+        360,
+        f"{report.counts.total} responses, per day (UTC)"
+        + ("; ★ days with quotable answers" if quoted else ""),
+        xaxis={"type": "date", "title": {"text": "Day (UTC)"}, **_day_range(report)},
+        yaxis={
+            "title": {"text": "Responses"},
+            "range": [0, 1.2 * max([d.count for d in report.timeline], default=1)],
+            "gridcolor": GRID,
+            "showgrid": True,
+        },
+        # The stars' own axis, above the bars (which end at 1/1.2 of the height).
+        yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
+        legend=bool(quoted),
+    )
+    if not days:
+        _empty(fig)
+    return fig
+
+
+def reliability_table(report: Report) -> go.Figure:
+    """Cronbach's α per dimension with each item's item–rest r and α if it is dropped."""
+    items: dict[str, ItemStats] = {i.id: i for i in report.items}
+    columns: list[list[str]] = [[], [], [], [], [], []]
+    fills: list[str] = []
+    for number, rel in enumerate(report.reliability):
+        for position, row in enumerate(rel.items):
+            item = items.get(row.id)
+            label = (f"{REVERSED} " if item and item.reverse else "") + wrapped(
+                item.text if item else row.id, 56
+            )
+            first = position == 0
+            cells = [
+                f"{text(rel.name)}<br>k = {rel.k}" if first else "",
+                label,
+                str(rel.n) if first else "",
+                _number(rel.alpha, 2) if first else "",
+                _number(row.item_rest, 2),
+                _number(row.alpha_if_dropped, 2),
+            ]
+            for column, cell in zip(columns, cells, strict=True):
+                column.append(cell)
+            fills.append("#f3f4f6" if number % 2 else "white")
+    # Plotly sizes table rows to their lines of text, and clips what the height leaves out.
+    lines = sum(max(c.count("<br>") + 1 for c in row) for row in zip(*columns, strict=True))
+    fig = go.Figure(
+        go.Table(
+            columnwidth=[2.2, 5.2, 0.8, 0.8, 1.1, 1.1],
+            header={
+                "values": [
+                    "Dimension",
+                    "Item",
+                    "n",
+                    "α",
+                    "Item–rest r",
+                    "α if dropped",
+                ],
+                "fill": {"color": "#e5e7eb"},
+                "align": ["left", "left", "right", "right", "right", "right"],
+                "line": {"color": "#d1d5db"},
+                "font": {"size": 13, "color": INK, "weight": 700},
+            },
+            cells={
+                "values": columns,
+                "fill": {"color": [fills]},
+                "align": ["left", "left", "right", "right", "right", "right"],
+                "line": {"color": "#e5e7eb"},
+                "font": {"size": 12, "color": INK},
+                "height": 26,
+            },
+        ),
+        layout=BLANK,
+    )
+    _style(
+        fig,
+        "Reliability",
+        150 + 10 * len(fills) + 17 * lines,
+        f"Cronbach's α over responses that answered every item of the dimension; "
+        f"{REVERSED} reverse-keyed",
+    )
+    return fig
+
+
+def charts(report: Report) -> list[Chart]:
+    """Every chart of the dashboard and the report, in reading order."""
+    return [
+        Chart(name=name, group=group, title=title, figure=build())
+        for name, group, title, build in _plan(report)
+    ]
+
+
+def chart(report: Report, name: str) -> Chart | None:
+    """One chart by name, or None; builds only that one."""
+    for chart_name, group, title, build in _plan(report):
+        if chart_name == name:
+            return Chart(name=name, group=group, title=title, figure=build())
+    return None
+
+
+def _plan(report: Report) -> list[tuple[str, str, str, Callable[[], go.Figure]]]:
+    names = _names(report)
+    likert = [d for d in names if any(i.dimension == d for i in report.items)]
+    return [
+        ("profiles", "Overview", "Profile mix", partial(profile_mix, report)),
+        (
+            "index",
+            "Overview",
+            f"{report.index.name} and profile thresholds",
+            partial(index_histogram, report),
+        ),
+        ("dimensions", "Dimensions", "Dimension scores", partial(dimension_distributions, report)),
+        (
+            "correlations",
+            "Dimensions",
+            "Dimension correlations",
+            partial(correlation_heatmap, report),
+        ),
+        *[
+            (
+                f"likert-{d}",
+                "Items",
+                f"{names[d]}: answers per item",
+                partial(likert_bars, report, d),
+            )
+            for d in likert
+        ],
+        *[
+            (
+                f"segment-{s.item}",
+                "Segments",
+                f"Segment: {s.text}",
+                partial(segment_comparison, report, s),
+            )
+            for s in report.segments
+        ],
+        ("timeline", "Responses over time", "Responses over time", partial(timeline, report)),
+        ("reliability", "Reliability", "Reliability", partial(reliability_table, report)),
+    ]

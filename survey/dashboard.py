@@ -1,0 +1,309 @@
+"""The researcher's dashboard (DESIGN §7): charts, the offline HTML report, print figures.
+
+GET /reports/{slug} is the dashboard page: a filter form that works without JavaScript, every
+chart as Plotly figure JSON in a data attribute (drawn by static/dashboard.js with the plotly.js
+the app serves), the reliability table, the quotes and the downloads. GET .../report.html is the
+same content as one self-contained file, and .../figures/{name}.svg|.pdf one chart for print,
+rendered by kaleido in a headless Chromium. Every route needs the `reports` scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import kaleido
+import plotly.graph_objects as go
+from litestar import Litestar, Request, Response, Router, get
+from litestar.datastructures import State
+from litestar.params import FromPath
+from litestar.response import Template
+from markupsafe import Markup
+
+from survey import auth, charts, stats
+from survey.api import Db
+from survey.errors import InvalidQuery, NotFound, Problem
+from survey.model import ChoiceItem, Loaded
+from survey.pages import PLOTLY_JS, SECURITY_HEADERS, STATIC, environment, questionnaire
+from survey.reports import load_report
+
+FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
+FILTER_NAMES = ("from", "to", "version", "include_demo")
+
+
+# --- the filter form ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Select:
+    """A segment item as a <select> of the filter form."""
+
+    id: str
+    label: str
+    options: list[str]
+    chosen: str
+
+
+def query_of(where: stats.ReportFilter) -> str:
+    """The filter as a canonical query string, for the download links ('' for none)."""
+    params: list[tuple[str, str]] = []
+    if where.from_day:
+        params.append(("from", where.from_day.isoformat()))
+    if where.to_day:
+        params.append(("to", where.to_day.isoformat()))
+    if where.version:
+        params.append(("version", where.version))
+    if "demo" in where.sources:
+        params.append(("include_demo", "true"))
+    params.extend(where.segments)
+    return urlencode(params)
+
+
+def describe(filters: stats.Filters) -> list[str]:
+    """The filters in words, as the report states them."""
+    parts = []
+    if filters.from_day or filters.to_day:
+        start = filters.from_day.isoformat() if filters.from_day else "the first response"
+        end = filters.to_day.isoformat() if filters.to_day else "the latest"
+        parts.append(f"Responses from {start} to {end} (UTC days, both included)")
+    if filters.version:
+        parts.append(f"Questionnaire version {filters.version} only")
+    parts.append(
+        "Including synthetic demo responses"
+        if filters.include_demo
+        else "Excluding synthetic demo responses"
+    )
+    parts.extend(f"{item} = {value}" for item, value in filters.segments.items())
+    return parts
+
+
+def selects(loaded: Loaded, report: stats.Report | None, params: Mapping[str, str]) -> list[Select]:
+    """A select per segment item: a choice item's options, a number item's values seen."""
+    seen = {s.item: [v.value for v in s.values] for s in report.segments} if report else {}
+    out = []
+    for item in loaded.definition.segments:
+        chosen = params.get(item.id, "")
+        if isinstance(item, ChoiceItem):
+            options = list(item.options)
+        else:
+            values = set(seen.get(item.id, [])) | ({chosen} if chosen else set())
+            options = sorted(values, key=lambda v: (float(v) if _numeric(v) else 0.0, v))
+        out.append(Select(item.id, item.text, options, chosen))
+    return out
+
+
+def _numeric(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartView:
+    name: str
+    group: str
+    title: str
+    figure: str  # Plotly's JSON: `<`, `>` and `/` arrive as \u escapes
+
+
+def chart_views(report: stats.Report) -> list[ChartView]:
+    return [
+        ChartView(c.name, c.group, c.title, c.figure.to_json() or "{}")
+        for c in charts.charts(report)
+    ]
+
+
+def _context(loaded: Loaded, report: stats.Report) -> dict[str, Any]:
+    """What the dashboard and the downloadable report both show."""
+    views = chart_views(report)
+    items = {i.id: i for i in report.items}
+    return {
+        "q": loaded.definition,
+        "report": report,
+        "charts": views,
+        "groups": list(dict.fromkeys(v.group for v in views)),
+        "filters": describe(report.filters),
+        "items": items,
+        "generated": report.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+@functools.cache
+def _inline(name: str) -> Markup:
+    """A file's text to put inside a <script> or <style> element of the offline report."""
+    path = PLOTLY_JS if name == "plotly.js" else STATIC / name
+    # Nothing in these files may close the element early.
+    return Markup(path.read_text(encoding="utf-8").replace("</", "<\\/"))
+
+
+def report_html(loaded: Loaded, report: stats.Report) -> str:
+    """The self-contained HTML report: plotly.js, styles and figures inline; no network."""
+    template = environment().get_template("reports/report.html")
+    return template.render(
+        **_context(loaded, report),
+        css=_inline("survey.css") + _inline("dashboard.css"),
+        plotly_js=_inline("plotly.js"),
+        draw_js=_inline("dashboard.js"),
+    )
+
+
+def report_filename(report: stats.Report) -> str:
+    return f"{report.slug}-report-{report.generated_at:%Y%m%d-%H%M}.html"
+
+
+# --- print figures -----------------------------------------------------------------------------
+
+
+class FigureExporter:
+    """SVG and PDF through kaleido: one headless Chromium, started on first use, kept open.
+
+    kaleido finds the browser on PATH (Debian's `chromium`) or at $BROWSER_PATH. It renders
+    with the plotly.js of the installed plotly package and without MathJax, so it needs no
+    network.
+    """
+
+    def __init__(self) -> None:
+        self._kaleido: kaleido.Kaleido | None = None
+        self._lock = asyncio.Lock()
+
+    async def render(self, figure: go.Figure, fmt: str) -> bytes:
+        opts = {"format": fmt, "width": charts.WIDTH, "height": figure.layout.height or 500}
+        async with self._lock:  # one tab: requests take turns
+            if self._kaleido is None:
+                browser = kaleido.Kaleido(n=1, timeout=60, plotlyjs=str(PLOTLY_JS), mathjax=False)
+                await browser.open()
+                self._kaleido = browser
+            try:
+                data: bytes = await self._kaleido.calc_fig(figure, opts=opts)
+            except Exception:
+                await self._close()  # a browser that failed once is not trusted again
+                raise
+            return data
+
+    async def _close(self) -> None:
+        browser, self._kaleido = self._kaleido, None
+        if browser is not None:
+            await browser.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._close()
+
+
+@asynccontextmanager
+async def figure_exporter(app: Litestar) -> AsyncGenerator[None, None]:
+    """Lifespan: the app's FigureExporter, whose browser closes with the app."""
+    exporter = FigureExporter()
+    app.state.figure_exporter = exporter
+    try:
+        yield
+    finally:
+        await exporter.close()
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
+    return dict(request.query_params)
+
+
+async def _report(
+    state: State, db: Db, slug: str, params: Mapping[str, str]
+) -> tuple[Loaded, stats.Report]:
+    loaded = questionnaire(state, slug)
+    where, problems = stats.parse_filter(loaded.definition, params)
+    if problems:
+        raise InvalidQuery(problems)
+    return loaded, await load_report(db, loaded, where, state.settings.min_cell)
+
+
+@get("/{slug:str}")
+async def dashboard(
+    state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str]
+) -> Template:
+    """The dashboard; a filter with a problem shows the form with the problem beside it."""
+    loaded = questionnaire(state, slug)
+    params = _params(request)
+    where, problems = stats.parse_filter(loaded.definition, params)
+    report = None if problems else await load_report(db, loaded, where, state.settings.min_cell)
+    context = _context(loaded, report) if report else {"q": loaded.definition, "report": None}
+    versions = sorted({loaded.version, *(report.versions if report else [])} - {""})
+    return Template(
+        "reports/dashboard.html",
+        context={
+            **context,
+            "values": {name: params.get(name, "") for name in FILTER_NAMES},
+            "versions": versions,
+            "selects": selects(loaded, report, params),
+            "problems": _problems(problems),
+            "query": "" if problems else query_of(where),
+            "researcher": request.state.researcher,
+        },
+        status_code=422 if problems else 200,
+    )
+
+
+def _problems(problems: list[Problem]) -> dict[str, str]:
+    return {p.field: p.message for p in problems}
+
+
+@get("/{slug:str}/report.html")
+async def download_report(
+    state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str]
+) -> Response[str]:
+    """The self-contained HTML report, with the dashboard's filters, as a download."""
+    loaded, report = await _report(state, db, slug, _params(request))
+    return Response(
+        report_html(loaded, report),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{report_filename(report)}"'},
+    )
+
+
+@get("/{slug:str}/figures/{name:str}")
+async def figure(
+    state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str], name: FromPath[str]
+) -> Response[bytes]:
+    """One chart as SVG or PDF (`profiles.svg`, `index.pdf`, …), for print."""
+    stem, _, fmt = name.rpartition(".")
+    if fmt not in FORMATS:
+        raise NotFound("Figures come as .svg or .pdf.")
+    _, report = await _report(state, db, slug, _params(request))
+    chart = charts.chart(report, stem)
+    if chart is None:
+        raise NotFound(f"There is no chart named {stem!r}.")
+    data = await state.figure_exporter.render(chart.figure, fmt)
+    filename = f"{report.slug}-{stem}-{report.generated_at:%Y%m%d}.{fmt}"
+    return Response(
+        data,
+        media_type=FORMATS[fmt],
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
+
+
+async def _secure(response: Response[Any]) -> Response[Any]:
+    for header, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(header, value)
+    return response
+
+
+def router() -> Router:
+    """The dashboard routes under /reports, for researchers with the `reports` scope."""
+    return Router(
+        auth.LOGIN_PATH,
+        route_handlers=[dashboard, download_report, figure],
+        guards=[auth.requires_scope("reports")],
+        after_request=_secure,
+        include_in_schema=False,
+    )
