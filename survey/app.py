@@ -14,23 +14,28 @@ from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, TooManyRequestsException
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from survey import db, loader, migrate, pages, store
+from survey import auth, dashboard, db, loader, login, migrate, pages, ratelimit, store
 from survey.api import P503, ApiController, Health, ProblemDetails
 from survey.config import Settings
 from survey.errors import (
     DatabaseUnavailable,
+    Forbidden,
     IdempotencyConflict,
+    InvalidQuery,
     InvalidSubmission,
     MalformedBody,
     NotFound,
     SurveyError,
+    Unauthorized,
 )
+from survey.exports import ExportController
 from survey.model import Loaded
+from survey.reports import ReportController
 
 log = logging.getLogger("survey")
 
@@ -40,7 +45,10 @@ RETRY_AFTER = "5"
 # Each domain error maps to one status, in this one place.
 STATUS: dict[type[SurveyError], tuple[int, str]] = {
     MalformedBody: (400, "Malformed request body"),
+    Unauthorized: (401, "Unauthorized"),
+    Forbidden: (403, "Forbidden"),
     NotFound: (404, "Not found"),
+    InvalidQuery: (422, "Invalid query"),
     InvalidSubmission: (422, "Invalid submission"),
     IdempotencyConflict: (422, "Idempotency-Key reused with a different body"),
     DatabaseUnavailable: (503, "Database unavailable"),
@@ -63,6 +71,8 @@ def problem_response(
 
 
 def on_survey_error(request: Request[Any, Any, Any], exc: SurveyError) -> Response[Any]:
+    if isinstance(exc, Unauthorized) and pages.wants_html(request):
+        return auth.login_redirect(request)  # a page asks for a login, then comes back
     status, title = next(v for k, v in STATUS.items() if isinstance(exc, k))
     errors = exc.problems if isinstance(exc, InvalidSubmission) else None
     if isinstance(exc, MalformedBody):
@@ -73,6 +83,8 @@ def on_survey_error(request: Request[Any, Any, Any], exc: SurveyError) -> Respon
     else:
         detail = str(exc)
     headers = {"Retry-After": RETRY_AFTER} if status == 503 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="survey"'}
     if pages.wants_html(request):
         return pages.error_page(request, status, exc, headers)
     return problem_response(status, title, detail, errors, headers)
@@ -137,11 +149,6 @@ async def readyz(state: State) -> Response[Any]:
     return Response(Health("ready"))
 
 
-def _throttled(request: Request[Any, Any, Any]) -> bool:
-    path = request.url.path
-    return request.method == "POST" and (path.endswith("/responses") or path.startswith("/q/"))
-
-
 def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = None) -> Litestar:
     """The application; `questionnaires` defaults to every file in the questionnaires dir."""
     if settings.database_url is None:
@@ -166,26 +173,32 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
         finally:
             await pool.close()
 
-    middleware = []
-    if settings.rate_limit:
-        rate_limit = RateLimitConfig(
-            rate_limit=("minute", settings.rate_limit), check_throttle_handler=_throttled
-        )
-        middleware.append(rate_limit.middleware)
+    state = State({"settings": settings, "questionnaires": served})
+    limiter = ratelimit.middleware(settings, lambda: state.pool)
 
     return Litestar(
-        route_handlers=[ApiController, healthz, readyz, pages.router(settings), pages.static_asset],
+        route_handlers=[
+            ApiController,
+            ReportController,
+            ExportController,
+            healthz,
+            readyz,
+            pages.router(settings),
+            login.router(settings),
+            dashboard.router(),
+            pages.static_asset,
+        ],
         template_config=pages.template_config(),
         dependencies={"db": Provide(provide_db)},
-        lifespan=[lifespan],
-        state=State({"settings": settings, "questionnaires": served}),
+        lifespan=[lifespan, dashboard.figure_exporter],
+        state=state,
         exception_handlers={
             SurveyError: on_survey_error,
             HTTPException: on_http_error,
             **dict.fromkeys(db.UNREACHABLE, on_unreachable),
             HTTP_500_INTERNAL_SERVER_ERROR: on_internal_error,
         },
-        middleware=middleware,
+        middleware=[limiter] if limiter else [],
         request_max_body_size=MAX_BODY,
         compression_config=CompressionConfig(
             backend="gzip", minimum_size=500, exclude_opt_key="precompressed"
@@ -194,6 +207,7 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
             title="Connector Survey",
             version="1.0.0",
             path="/schema",
+            components=Components(security_schemes=auth.SECURITY_SCHEMES),
             render_plugins=[JsonRenderPlugin()],
         ),
     )

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import re
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import click
 import msgspec
 
-from survey import config, db, loader, migrate
+from survey import auth, config, db, loader, migrate, store
 from survey.config import Settings
-from survey.errors import DatabaseUnavailable, QuestionnaireError
+from survey.errors import DatabaseUnavailable, QuestionnaireError, TokenExists
+from survey.model import Loaded
+
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -51,6 +59,25 @@ async def run_migrations(url: str) -> list[str]:
 def migrate_or_exit(url: str) -> list[str]:
     try:
         return asyncio.run(run_migrations(url))
+    except DatabaseUnavailable as exc:
+        fail(f"cannot reach the database at {config.redact(url)}: {exc}", 2)
+        raise
+
+
+def on_database(work: Callable[[db.Connection], Awaitable[T]]) -> T:
+    """Run `work` on the database `survey migrate` would use, migrated first."""
+    url = database_url(settings_from_env())
+    migrate_or_exit(url)
+
+    async def run() -> T:
+        conn = await db.connect(url)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(run())
     except DatabaseUnavailable as exc:
         fail(f"cannot reach the database at {config.redact(url)}: {exc}", 2)
         raise
@@ -121,4 +148,310 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         log_level="info",
         access_log=False,
         proxy_headers=False,
+    )
+
+
+# --- researcher tokens --------------------------------------------------------------------------
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@main.group()
+def token() -> None:
+    """Researcher tokens for the reports and the API: create, list, revoke."""
+
+
+@token.command(name="create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    default="reports",
+    show_default=True,
+    help="What the token may do, comma-separated: reports, submit.",
+)
+def token_create(name: str, scope: str) -> None:
+    """Create a token and print it once, as the last line."""
+    if not NAME.fullmatch(name):
+        raise click.BadParameter(
+            "1 to 100 letters, digits and . _ @ -, starting with a letter or digit",
+            param_hint="NAME",
+        )
+    try:
+        scopes = auth.parse_scopes(scope)
+    except ValueError as exc:
+        known = ", ".join(auth.SCOPES)
+        raise click.BadParameter(f"{exc}; known: {known}", param_hint="--scope") from None
+    try:
+        row, secret = on_database(lambda conn: auth.create_token(conn, name, scopes))
+    except TokenExists as exc:
+        fail(f"{exc}; choose another name (revoked tokens keep theirs)")
+        raise
+    click.echo(f"created token {row.name!r} with scope {','.join(row.scopes)}")
+    click.echo("This is the only time it is shown; store it safely:")
+    click.echo(secret)
+
+
+@token.command(name="list")
+def token_list() -> None:
+    """List tokens: name, scopes and dates (never the token)."""
+    rows = on_database(store.select_researcher_tokens)
+    if not rows:
+        click.echo("no tokens; create one with `survey token create NAME`")
+        return
+    table = [("name", "scopes", "created", "last used", "revoked")] + [
+        (
+            r.name,
+            ",".join(r.scopes),
+            _when(r.created_at),
+            _when(r.last_used_at),
+            _when(r.revoked_at),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@token.command(name="revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke a token; it and its sessions stop working at once."""
+    if not on_database(lambda conn: store.update_researcher_token_revoked(conn, name)):
+        fail(f"no token named {name!r} (see `survey token list`)")
+    click.echo(f"revoked token {name!r}")
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("slug")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write."
+)
+@click.option("--from", "from_", metavar="YYYY-MM-DD", help="First UTC day included.")
+@click.option("--to", metavar="YYYY-MM-DD", help="Last UTC day included.")
+@click.option("--version", "version", metavar="HASH", help="One questionnaire version only.")
+@click.option("--include-demo", is_flag=True, help="Include synthetic demo responses.")
+@click.option(
+    "--segment",
+    "segments",
+    multiple=True,
+    metavar="ITEM=VALUE",
+    help="Only responses with this answer to a segment item; repeatable.",
+)
+def report(
+    slug: str,
+    out: str,
+    from_: str | None,
+    to: str | None,
+    version: str | None,
+    include_demo: bool,
+    segments: tuple[str, ...],
+) -> None:
+    """Write the self-contained HTML report (the dashboard's download) to a file."""
+    from survey import dashboard, reports, stats
+
+    settings = settings_from_env()
+    loaded = _served(settings, slug)
+    params = {"from": from_ or "", "to": to or "", "version": version or ""}
+    params["include_demo"] = "true" if include_demo else "false"
+    for pair in segments:
+        item, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter("use ITEM=VALUE", param_hint="--segment")
+        params[item] = value
+    where, problems = stats.parse_filter(loaded.definition, params)
+    if problems:
+        fail("; ".join(f"{p.field}: {p.message}" for p in problems))
+    built = on_database(lambda conn: reports.load_report(conn, loaded, where, settings.min_cell))
+    Path(out).write_text(dashboard.report_html(loaded, built), encoding="utf-8")
+    click.echo(
+        f"wrote {out}: {built.counts.total} responses, {len(built.quotes)} quotes, "
+        f"generated {built.generated_at:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+# --- responses in bulk: import, export, demo data -----------------------------------------------
+
+
+def _served(settings: Settings, slug: str) -> Loaded:
+    try:
+        served = loader.load_dir(Path(settings.questionnaires_dir))
+    except QuestionnaireError as exc:
+        fail("\n".join(exc.lines()))
+        raise
+    if slug not in served:
+        fail(f"no questionnaire {slug!r}; served: {', '.join(sorted(served)) or 'none'}")
+    return served[slug]
+
+
+def _bar(length: int | None, label: str) -> Any:
+    """A progress bar on stderr, so that stdout can carry data; a count if length is None."""
+    # An iterable without a length makes click show the position alone.
+    unsized = iter(()) if length is None else None
+    return click.progressbar(unsized, length, label=label, file=sys.stderr, show_pos=True)
+
+
+@main.command(name="import")
+@click.argument("slug")
+@click.argument("file", type=click.File("rb"))
+def import_command(slug: str, file: BinaryIO) -> None:
+    """Validate, score and store NDJSON submissions, one per line (FILE `-`: stdin).
+
+    Every good line is stored; each bad one is listed with its number and reasons, and the
+    exit status is 1 if there was any.
+    """
+    from survey import exports
+
+    loaded = _served(settings_from_env(), slug)
+    try:
+        size: int | None = os.fstat(file.fileno()).st_size or None
+    except (OSError, ValueError, io.UnsupportedOperation):
+        size = None  # a pipe or a test's stream
+
+    async def work(conn: db.Connection) -> exports.ImportSummary:
+        await store.insert_questionnaire_versions(conn, [loaded])
+        with _bar(size, f"importing {getattr(file, 'name', 'stdin')}") as bar:
+
+            async def chunks() -> AsyncIterator[bytes]:
+                while chunk := file.read(1024 * 1024):
+                    bar.update(len(chunk))
+                    yield chunk
+
+            return await exports.import_ndjson(conn, loaded, chunks())
+
+    summary = on_database(work)
+    for rejected in summary.rejected:
+        for problem in rejected.errors:
+            click.echo(f"line {rejected.line}: {problem.field}: {problem.message}", err=True)
+    unlisted = summary.rejected_count - len(summary.rejected)
+    if unlisted:
+        click.echo(f"... and {unlisted} more rejected lines", err=True)
+    click.echo(f"accepted {summary.accepted}, rejected {summary.rejected_count}")
+    sys.exit(1 if summary.rejected_count else 0)
+
+
+@main.command()
+@click.argument("slug")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default="csv",
+    show_default=True,
+    help="CSV (a column per score and item) or JSON Lines (answers as submitted).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write, `-` for stdout (default SLUG-responses.FORMAT).",
+)
+@click.option("--from", "from_", metavar="YYYY-MM-DD", help="First UTC day included.")
+@click.option("--to", metavar="YYYY-MM-DD", help="Last UTC day included.")
+@click.option("--version", "version", metavar="HASH", help="One questionnaire version only.")
+@click.option("--include-demo", is_flag=True, help="Include synthetic demo responses.")
+@click.option(
+    "--segment",
+    "segments",
+    multiple=True,
+    metavar="ITEM=VALUE",
+    help="Only responses with this answer to a segment item; repeatable.",
+)
+def export(
+    slug: str,
+    fmt: Literal["csv", "jsonl"],
+    out: str | None,
+    from_: str | None,
+    to: str | None,
+    version: str | None,
+    include_demo: bool,
+    segments: tuple[str, ...],
+) -> None:
+    """Write the responses to a file, as the API's CSV and JSONL exports do."""
+    from survey import exports, stats
+
+    loaded = _served(settings_from_env(), slug)
+    params = {"from": from_ or "", "to": to or "", "version": version or ""}
+    params["include_demo"] = "true" if include_demo else "false"
+    for pair in segments:
+        item, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter("use ITEM=VALUE", param_hint="--segment")
+        params[item] = value
+    where, problems = stats.parse_filter(loaded.definition, params)
+    if problems:
+        fail("; ".join(f"{p.field}: {p.message}" for p in problems))
+    out = out or f"{slug}-responses.{fmt}"
+    # Written beside the target and renamed at the end: an interrupted export leaves no
+    # half-written file under the expected name.
+    part = Path(f"{out}.part")
+
+    sink = sys.stdout.buffer if out == "-" else part.open("wb")
+
+    async def work(conn: db.Connection) -> int:
+        total = await store.select_export_count(conn, slug, where)
+        written = 0
+        with _bar(total, f"exporting to {out}") as bar:
+            async for rows, chunk in exports.export_chunks(conn, loaded, where, fmt):
+                sink.write(chunk)
+                bar.update(rows)
+                written += rows
+        return written
+
+    try:
+        written = on_database(work)
+    except BaseException:
+        if out != "-":
+            sink.close()
+            part.unlink(missing_ok=True)
+        raise
+    if out == "-":
+        sink.flush()
+    else:
+        sink.close()
+        part.replace(out)
+    click.echo(f"wrote {written} responses to {out}", err=out == "-")
+
+
+@main.command()
+@click.argument("slug")
+@click.option(
+    "--responses",
+    "count",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="How many synthetic responses to add.",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=90,
+    show_default=True,
+    help="Spread them over this many days up to now.",
+)
+@click.option("--seed", type=int, help="The same seed gives the same responses.")
+def demo(slug: str, count: int, days: float, seed: int | None) -> None:
+    """Add plausible synthetic responses, marked as demo data (reports leave them out unless
+    asked to include them)."""
+    from survey import exports
+
+    loaded = _served(settings_from_env(), slug)
+
+    async def work(conn: db.Connection) -> int:
+        await store.insert_questionnaire_versions(conn, [loaded])
+        with _bar(count, f"adding demo responses to {slug}") as bar:
+            return await exports.insert_demo(
+                conn, loaded, count, days=days, seed=seed, on_batch=bar.update
+            )
+
+    stored = on_database(work)
+    click.echo(
+        f"added {stored} demo responses to {slug}; reports include them with include_demo=true"
     )

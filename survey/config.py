@@ -27,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a request waits for a pooled connection before answering 503.
     db_timeout: Annotated[float, Meta(gt=0)] = 5.0
     pool_size: Annotated[int, Meta(ge=1)] = 10
+    # Redis for rate-limit counters; unset, they are kept in PostgreSQL.
+    redis_url: str | None = None
 
 
 # Setting name → environment variable. The README's settings table is checked against this.
@@ -40,6 +42,7 @@ ENVIRONMENT = {
     "rate_limit": "SURVEY_RATE_LIMIT",
     "db_timeout": "SURVEY_DB_TIMEOUT",
     "pool_size": "SURVEY_POOL_SIZE",
+    "redis_url": "SURVEY_REDIS_URL",
 }
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import msgspec
@@ -133,6 +137,17 @@ async def delete_response_by_token(conn: db.Connection, token_hash: bytes) -> bo
     the item lists it was folded with, in the same transaction.
     """
     async with conn.transaction():
+        slug = await conn.fetchval(
+            "SELECT slug FROM response WHERE result_token_hash = $1", token_hash
+        )
+        if slug is None:
+            return False
+        # The fold's lock, taken before any row lock: the rollup's writers for a questionnaire
+        # go one at a time. Without it a fold and a deletion upsert the same rollup rows in
+        # different orders and deadlock.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('report_rollup'), hashtext($1))", slug
+        )
         # The row lock keeps a concurrent fold from counting the row while we erase it.
         row = await conn.fetchrow(
             "SELECT id, slug, folded FROM response WHERE result_token_hash = $1 FOR UPDATE",
@@ -187,21 +202,22 @@ async def select_index_rank(
 
 # The per-response contributions to the sums, over a relation `r` of responses. Every key is
 # additive, so folded sums, fresh rows and deletions (negated) combine by plain addition.
+# Pairs are keyed in code-point order (COLLATE "C"), the order stats.py sorts them in: under
+# ICU or en_US collations `trust_hide` sorts before `trust1`, and the product would go missing.
 _CONTRIBUTIONS = """
 rel AS (SELECT * FROM unnest($3::text[], $4::text[]) AS m(dim, item)),
 rel_size AS (SELECT dim, count(*) AS k FROM rel GROUP BY dim),
-x AS (
-    SELECT r.id, r.version, r.day, r.source, rel.dim, rel.item,
-           (r.answers ->> rel.item)::float8 AS v
+-- Per response and dimension with every item answered: its items, in C order as Python
+-- sorts them, and their raw values. Everything below works within one response's row, so the
+-- plan stays linear in the responses whatever the planner guesses about these CTEs.
+xc AS (
+    SELECT r.id, r.version, r.day, r.source, rel.dim,
+           array_agg(rel.item ORDER BY rel.item COLLATE "C") AS items,
+           array_agg((r.answers ->> rel.item)::float8 ORDER BY rel.item COLLATE "C") AS vals
       FROM r JOIN rel ON r.answers ? rel.item
+     GROUP BY r.id, r.version, r.day, r.source, rel.dim
+    HAVING count(*) = (SELECT k FROM rel_size WHERE rel_size.dim = rel.dim)
 ),
-full_dim AS (
-    SELECT x.id, x.dim
-      FROM x JOIN rel_size USING (dim)
-     GROUP BY x.id, x.dim, rel_size.k
-    HAVING count(*) = rel_size.k
-),
-xc AS (SELECT x.* FROM x JOIN full_dim USING (id, dim)),
 dv AS (
     SELECT r.id, r.version, r.day, r.source, d.key AS dim, (d.value #>> '{}')::float8 AS s
       FROM r, jsonb_each(r.dimensions) d
@@ -231,17 +247,27 @@ kv (version, day, source, key, value) AS (
     UNION ALL
     SELECT version, day, source, ARRAY['d', dim, round(s::numeric, 4)::text], 1 FROM dv
     UNION ALL
-    SELECT r.version, r.day, r.source, ARRAY['r', f.dim], 1 FROM full_dim f JOIN r USING (id)
+    SELECT version, day, source, ARRAY['r', dim], 1 FROM xc
     UNION ALL
-    SELECT version, day, source, ARRAY['r', dim, item], v FROM xc
+    SELECT xc.version, xc.day, xc.source, ARRAY['r', xc.dim, u.item], u.v
+      FROM xc, unnest(xc.items, xc.vals) AS u(item, v)
     UNION ALL
-    SELECT a.version, a.day, a.source, ARRAY['r', a.dim, a.item, b.item], a.v * b.v
-      FROM xc a JOIN xc b ON a.id = b.id AND a.dim = b.dim AND a.item <= b.item
+    SELECT xc.version, xc.day, xc.source, ARRAY['r', xc.dim, xc.items[i], xc.items[j]],
+           xc.vals[i] * xc.vals[j]
+      FROM xc, generate_series(1, cardinality(xc.items)) AS i,
+           generate_series(i, cardinality(xc.items)) AS j
     UNION ALL
-    SELECT a.version, a.day, a.source, ARRAY['c', a.dim, b.dim, t.k], t.val
-      FROM dv a JOIN dv b ON a.id = b.id AND a.dim < b.dim
-     CROSS JOIN LATERAL (VALUES ('n', 1::float8), ('a', a.s), ('b', b.s), ('aa', a.s * a.s),
-                                ('bb', b.s * b.s), ('ab', a.s * b.s)) AS t(k, val)
+    SELECT r.version, r.day, r.source, ARRAY['c', p.a, p.b, t.k], t.val
+      FROM r
+     CROSS JOIN LATERAL (
+         SELECT a.key AS a, b.key AS b,
+                (a.value #>> '{}')::float8 AS sa, (b.value #>> '{}')::float8 AS sb
+           FROM jsonb_each(r.dimensions) a
+           JOIN jsonb_each(r.dimensions) b ON a.key < b.key COLLATE "C"
+          WHERE jsonb_typeof(a.value) = 'number' AND jsonb_typeof(b.value) = 'number'
+     ) AS p
+     CROSS JOIN LATERAL (VALUES ('n', 1::float8), ('a', p.sa), ('b', p.sb), ('aa', p.sa * p.sa),
+                                ('bb', p.sb * p.sb), ('ab', p.sa * p.sb)) AS t(k, val)
     UNION ALL
     SELECT r.version, r.day, r.source, ARRAY['g', a.key, a.value #>> '{}', t.k], t.val
       FROM r, jsonb_each(r.answers) a
@@ -319,12 +345,19 @@ async def update_report_rollup(conn: db.Connection, slug: str, shape: ReportShap
 
 
 async def select_report_sums(
-    conn: db.Connection, slug: str, shape: ReportShape, where: ReportFilter
+    conn: db.Connection,
+    slug: str,
+    shape: ReportShape,
+    where: ReportFilter,
+    *,
+    use_rollup: bool = True,
 ) -> dict[tuple[str, ...], float]:
     """Every sufficient statistic for the responses `where` selects, summed over them.
 
     Without segment filters it adds the folded rollup to the rows not yet folded; with them it
     reads the matching rows (the rollup is not broken down by every segment combination).
+    `use_rollup=False` reads every row, as a straightforward query would (the benchmark's
+    baseline).
     """
     items = [item for item, _ in where.segments]
     values = [value for _, value in where.segments]
@@ -334,7 +367,7 @@ async def select_report_sums(
             SELECT {_ROW}
               FROM response
              WHERE slug = $6
-               AND (cardinality($11::text[]) > 0 OR NOT folded)
+               AND (NOT $13 OR cardinality($11::text[]) > 0 OR NOT folded)
                AND ($7::date IS NULL OR (created_at AT TIME ZONE 'UTC')::date >= $7)
                AND ($8::date IS NULL OR (created_at AT TIME ZONE 'UTC')::date <= $8)
                AND ($9::text IS NULL OR version = $9)
@@ -352,6 +385,7 @@ async def select_report_sums(
               SELECT key, value
                 FROM report_rollup
                WHERE slug = $6
+                 AND $13
                  AND cardinality($11::text[]) = 0
                  AND ($7::date IS NULL OR day >= $7)
                  AND ($8::date IS NULL OR day <= $8)
@@ -368,6 +402,7 @@ async def select_report_sums(
         list(where.sources),
         items,
         values,
+        use_rollup,
     )
     return {tuple(row["key"]): row["value"] for row in rows if row["value"] != 0}
 
@@ -512,3 +547,132 @@ async def update_researcher_token_revoked(conn: db.Connection, name: str) -> boo
         name,
     )
     return bool(status == "UPDATE 1")
+
+
+# --- exports, bulk import and demo data (exports.py) --------------------------------------------
+
+
+def _export_where(slug: str, where: ReportFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause selecting what a report with this filter covers, and its arguments.
+
+    Only the conditions in use are written (from fixed text: nothing from the input but
+    placeholder numbers), so that the planner sees the real selectivity and reads the
+    (slug, created_at) index in order instead of sorting every row first.
+    """
+    args: list[Any] = [slug, list(where.sources)]
+    conditions = ["slug = $1", "source = ANY($2::text[])"]
+    if where.from_day is not None:
+        args.append(where.from_day)
+        conditions.append(f"created_at >= ${len(args)}::date::timestamp AT TIME ZONE 'UTC'")
+    if where.to_day is not None:
+        args.append(where.to_day)
+        conditions.append(f"created_at < (${len(args)}::date + 1)::timestamp AT TIME ZONE 'UTC'")
+    if where.version is not None:
+        args.append(where.version)
+        conditions.append(f"version = ${len(args)}")
+    for item, value in where.segments:
+        args += [item, value]
+        conditions.append(f"answers ->> ${len(args) - 1} = ${len(args)}")
+    return " AND ".join(conditions), args
+
+
+async def select_export_count(conn: db.Connection, slug: str, where: ReportFilter) -> int:
+    """How many responses an export with this filter holds (for a progress bar)."""
+    condition, args = _export_where(slug, where)
+    count = await conn.fetchval(f"SELECT count(*) FROM response WHERE {condition}", *args)
+    return int(count)
+
+
+async def select_export_batches(
+    conn: db.Connection, slug: str, where: ReportFilter, size: int
+) -> AsyncGenerator[list[asyncpg.Record], None]:
+    """The selected responses, oldest first, `size` rows at a time from a server-side cursor.
+
+    Columns: id (as text), created_at, version, source, complete, profile, index_score,
+    dimensions and answers (as JSON text, for the caller to pass on or decode as it needs),
+    quote_consent. The next batch is fetched while the caller works on this one. Close the generator
+    (contextlib.aclosing) to end the transaction if you stop early.
+    """
+    condition, args = _export_where(slug, where)
+    async with conn.transaction():
+        # Read the (slug, created_at) index in order rather than sort every row before the
+        # first one goes out: a sort of a million rows spills a gigabyte to disk and holds
+        # the first byte back for seconds.
+        await conn.execute("SET LOCAL enable_sort = off")
+        cursor = await conn.cursor(
+            f"""
+            SELECT id::text AS id, created_at, version, source, complete, profile, index_score,
+                   dimensions::text AS dimensions, answers::text AS answers, quote_consent
+              FROM response
+             WHERE {condition}
+             ORDER BY created_at
+            """,
+            *args,
+        )
+        pending = asyncio.ensure_future(cursor.fetch(size))
+        try:
+            while rows := await pending:
+                pending = asyncio.ensure_future(cursor.fetch(size))
+                yield rows
+        finally:
+            # Let a fetch in flight finish (one batch at most) before the transaction ends.
+            with contextlib.suppress(Exception):
+                await pending
+
+
+class CopiedResponse(NamedTuple):
+    """A scored response as COPY stores it: the bulk import and demo data."""
+
+    id: uuid.UUID
+    slug: str
+    version: str
+    created_at: datetime
+    source: str
+    answers: bytes  # JSON
+    dimensions: bytes  # JSON
+    index_score: float | None
+    profile: str | None
+    quote_consent: bool
+    result_token_hash: bytes
+
+
+# The fields above in order, with `complete` (derived from the index) after `profile`.
+_COPY_COLUMNS = [*CopiedResponse._fields[:9], "complete", *CopiedResponse._fields[9:]]
+
+
+def _copy_line(r: CopiedResponse) -> bytes:
+    """One row in COPY's text format. Only JSON can hold a backslash (as an escape), and it
+    holds no raw tab or newline; ids, names and numbers hold neither."""
+    return b"\t".join(
+        (
+            str(r.id).encode(),
+            r.slug.encode(),
+            r.version.encode(),
+            r.created_at.isoformat().encode(),
+            r.source.encode(),
+            r.answers.replace(b"\\", b"\\\\"),
+            r.dimensions.replace(b"\\", b"\\\\"),
+            b"\\N" if r.index_score is None else repr(r.index_score).encode(),
+            b"\\N" if r.profile is None else r.profile.encode(),
+            b"f" if r.index_score is None else b"t",
+            b"t" if r.quote_consent else b"f",
+            b"\\\\x" + r.result_token_hash.hex().encode(),
+        )
+    )
+
+
+async def copy_responses(conn: db.Connection, rows: list[CopiedResponse]) -> int:
+    """Store scored responses with one COPY; returns how many."""
+    if not rows:
+        return 0
+    data = b"\n".join(map(_copy_line, rows)) + b"\n"
+    await conn.copy_to_table(
+        "response", source=io.BytesIO(data), columns=_COPY_COLUMNS, format="text"
+    )
+    return len(rows)
+
+
+async def select_clock(conn: db.Connection) -> datetime:
+    """The database's now(): the start of the current transaction."""
+    moment: datetime = await conn.fetchval("SELECT now()")
+    return moment

@@ -94,6 +94,7 @@ def test_every_setting_is_read_from_its_variable():
         "SURVEY_RATE_LIMIT": "0",
         "SURVEY_DB_TIMEOUT": "2.5",
         "SURVEY_POOL_SIZE": "4",
+        "SURVEY_REDIS_URL": "redis://cache:6379/1",
     }
     assert set(environ) == set(config.ENVIRONMENT.values())
 
@@ -137,7 +138,12 @@ def test_every_documented_option_and_argument_exists(command):
 
     # `[--port P]`: an option taking a value; bare `FILE...`: an argument, repeatable.
     documented = dict(re.findall(r"\[(--[a-z][a-z-]*)(?: ([A-Z]+))?\]", usage))
-    positional = re.findall(r"(?<![-\w])[A-Z]+(\.\.\.)?", re.sub(r"\[[^]]*\]", "", usage))
+    # `--out FILE` outside brackets: a required option, not a positional argument.
+    required = dict(re.findall(r"(?<!\[)(--[a-z][a-z-]*) ([A-Z]+)", usage))
+    bare = re.sub(r"--[a-z][a-z-]* [A-Z]+", "", re.sub(r"\[[^]]*\]", "", usage))
+    positional = re.findall(r"(?<![-\w])[A-Z]+(\.\.\.)?", bare)
+    for option in required:
+        assert option in options and options[option].required, option
 
     for option, value in documented.items():
         assert option in options, option

@@ -466,8 +466,12 @@ async def test_reliability_pairs_items_in_code_point_order_whatever_the_collatio
             f'CREATE DATABASE "{name}" TEMPLATE template0 '
             "LOCALE_PROVIDER icu ICU_LOCALE 'und' ENCODING 'UTF8'"
         )
+        icu = True
     except asyncpg.FeatureNotSupportedError:
-        pytest.skip("this PostgreSQL is built without ICU (the server at TEST_DATABASE_URL has it)")
+        # The embedded build has no ICU: the ids still get checked under its own order, and CI's
+        # run against the server at TEST_DATABASE_URL (which has ICU) sets the trap.
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        icu = False
     finally:
         await admin.close()
     try:
@@ -476,7 +480,8 @@ async def test_reliability_pairs_items_in_code_point_order_whatever_the_collatio
         try:
             await migrate.migrate(conn)
             # The trap is set: the database's order is not Python's.
-            assert await conn.fetchval("SELECT 'trust_hide' < 'trust1' AND 'd_candour' < 'd1'")
+            trap = await conn.fetchval("SELECT 'trust_hide' < 'trust1' AND 'd_candour' < 'd1'")
+            assert trap or not icu
             await store.insert_questionnaire_versions(conn, [loaded])
             survey = Survey(conn, loaded)
             await survey.submit(simulate(loaded.definition, np.random.default_rng(7), 60))

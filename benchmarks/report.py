@@ -1,0 +1,143 @@
+"""Reports over many responses (issue 5, target 2), against a straightforward query on raw rows.
+
+    uv run python -m benchmarks.report [--responses 1000000] [--small 10000]
+
+Fills a fresh database with synthetic responses to connector.yaml (`survey demo`'s generator),
+serves the app in a subprocess, and measures, warm: the report JSON and the dashboard page;
+the server's resident memory at `--small` and at `--responses`; and, in the same run, the same
+sums computed by one query over every raw response (no rollup) as the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+import httpx
+import psutil
+
+from benchmarks.harness import ROOT, fresh_database, server, server_url
+from survey import auth, db, loader, stats, store
+from survey.exports import insert_demo
+
+QUERY = {"include_demo": "true"}  # the synthetic responses are `demo`, hidden by default
+
+
+async def fill(url: str, count: int, seed: int) -> float:
+    """Add `count` demo responses; return responses per second."""
+    conn = await db.connect(url)
+    try:
+        loaded = loader.load_dir(ROOT / "questionnaires")["connector"]
+        await store.insert_questionnaire_versions(conn, [loaded])
+        started = time.perf_counter()
+        await insert_demo(conn, loaded, count, days=90, seed=seed)
+        return count / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+async def make_token(url: str) -> str:
+    conn = await db.connect(url)
+    try:
+        token = auth.new_token()
+        await store.insert_researcher_token(conn, "bench", auth.token_hash(token), ["reports"])
+        return token
+    finally:
+        await conn.close()
+
+
+async def baseline(url: str) -> float:
+    """Seconds for the same sums by one query over every raw response."""
+    conn = await db.connect(url)
+    try:
+        q = loader.load_dir(ROOT / "questionnaires")["connector"].definition
+        where = stats.ReportFilter(sources=(*stats.SOURCES, "demo"))
+        started = time.perf_counter()
+        await store.select_report_sums(conn, q.slug, stats.shape_of(q), where, use_rollup=False)
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+def timed(client: httpx.Client, path: str, runs: int) -> float:
+    """Median seconds of `runs` GETs, after one untimed."""
+    client.get(path, params=QUERY).raise_for_status()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        client.get(path, params=QUERY).raise_for_status()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def rss_mb(base_pid: int) -> float:
+    process = psutil.Process(base_pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--responses", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    url = fresh_database(server_url(), "survey_bench_report")
+    fill_small = asyncio.run(fill(url, args.small, seed=1))
+    token = asyncio.run(make_token(url))
+    env = {"DATABASE_URL": url, "SURVEY_SECRET": "bench", "SURVEY_RATE_LIMIT": "0"}
+    headers = {"Authorization": f"Bearer {token}"}
+    lines = [f"demo insert: {fill_small:,.0f} responses/s"]
+    with server("benchmarks.bench_app:create", env, workers=1) as base:
+        pid = _server_pid(base)
+        with httpx.Client(base_url=base, headers=headers, timeout=3600) as client:
+            report_path = "/api/v1/questionnaires/connector/report"
+            started = time.perf_counter()
+            client.get(report_path, params=QUERY).raise_for_status()  # folds
+            lines.append(
+                f"{args.small:,}: first report (fold) {time.perf_counter() - started:.2f} s"
+            )
+            small = (timed(client, report_path, args.runs), timed(client, "/reports/connector", 3))
+            memory_small = rss_mb(pid)
+            lines.append(
+                f"{args.small:,}: report {small[0] * 1000:.0f} ms,"
+                f" dashboard {small[1] * 1000:.0f} ms,"
+                f" server RSS {memory_small:.0f} MB"
+            )
+
+            rate = asyncio.run(fill(url, args.responses - args.small, seed=2))
+            lines.append(f"demo insert: {rate:,.0f} responses/s")
+            started = time.perf_counter()
+            client.get(report_path, params=QUERY).raise_for_status()  # folds the rest
+            lines.append(
+                f"{args.responses:,}: first report (fold) {time.perf_counter() - started:.1f} s"
+            )
+            large = (timed(client, report_path, args.runs), timed(client, "/reports/connector", 3))
+            memory_large = rss_mb(pid)
+            lines.append(
+                f"{args.responses:,}: report {large[0] * 1000:.0f} ms (target ≤ 300),"
+                f" dashboard {large[1] * 1000:.0f} ms (target ≤ 1000),"
+                f" server RSS {memory_large:.0f} MB"
+            )
+            lines.append(f"memory growth: {memory_large - memory_small:.0f} MB (target < 50)")
+    raw = asyncio.run(baseline(url))
+    lines.append(
+        f"baseline, one query over all raw rows: {raw:.1f} s = "
+        f"{raw / large[0]:.0f}× the report (target ≥ 20×)"
+    )
+    print("\n".join(lines))
+
+
+def _server_pid(base: str) -> int:
+    """The uvicorn process listening on the base URL's port."""
+    port = int(base.rsplit(":", 1)[1])
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+            return int(conn.pid)
+    raise RuntimeError("no process listens on the server's port")
+
+
+if __name__ == "__main__":
+    main()

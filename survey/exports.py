@@ -1,0 +1,765 @@
+"""Responses in bulk: streamed CSV and JSONL exports, the NDJSON import, and demo data.
+
+Exports read a server-side cursor a batch at a time and encode each batch as it arrives, so memory
+stays flat however many rows there are. The import validates and scores every line with the pure
+core, as a single submission would be, and stores the good ones with COPY. Demo respondents are
+synthetic answer sets scored the same way. The HTTP routes and the CLI share all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import csv
+import io
+import itertools
+import math
+import re
+import secrets
+import uuid
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from random import Random
+from statistics import NormalDist
+from typing import Any, Literal
+
+import asyncpg
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import FromPath
+from litestar.response import Stream
+
+from survey import auth, db, intake, scoring, store
+from survey.api import P404, P422, P503, Db, problem, questionnaire
+from survey.errors import DatabaseUnavailable, Problem, problem_from_validation
+from survey.model import (
+    Answer,
+    ChoiceItem,
+    LikertItem,
+    Loaded,
+    MultiChoiceItem,
+    NumberItem,
+    Questionnaire,
+    TextItem,
+    submission_decoder,
+)
+from survey.reports import report_filter
+from survey.stats import ReportFilter
+
+Format = Literal["csv", "jsonl"]
+# Litestar adds `; charset=utf-8` to text types.
+MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+
+EXPORT_BATCH = 5_000
+IMPORT_BATCH = 5_000
+IMPORT_MAX_BODY = 256 * 1024 * 1024
+MAX_LINE = 1024 * 1024  # one line is one submission: the submit API's body limit
+MAX_LISTED = 10_000  # rejected lines listed in an import summary; all are counted
+
+_encode = msgspec.json.Encoder().encode
+
+
+# --- export --------------------------------------------------------------------------------------
+
+FIXED_COLUMNS = [
+    "id",
+    "created_at",
+    "version",
+    "source",
+    "complete",
+    "profile",
+    "index",
+    "quote_consent",
+]
+
+# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def neutralise(cell: str) -> str:
+    """The cell with a leading `'` if a spreadsheet would take it for a formula.
+
+    That is a cell starting with = + - @, a tab or a carriage return (OWASP's CSV injection
+    list), unless the whole cell is a plain number as JSON writes one: `-3` and `-0.5` are
+    data, while `+1`, `-1+2` and `=1+1` are not numbers and are neutralised.
+    """
+    if cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def csv_header(q: Questionnaire) -> list[str]:
+    """Fixed columns, then `score.<dimension>` and `answer.<item>` in questionnaire order."""
+    return [
+        *FIXED_COLUMNS,
+        *(f"score.{d.id}" for d in q.dimensions),
+        *(f"answer.{i.id}" for i in q.items),
+    ]
+
+
+def _cell(value: object) -> object:
+    """An answer as a CSV cell: text neutralised, a multi_choice list joined with "; "."""
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, list):
+        return neutralise("; ".join(map(str, value)))
+    return value  # a number or None, which the csv module writes as repr() and ""
+
+
+class CsvLayout:
+    """How stored rows become CSV rows for one questionnaire.
+
+    Answers and scores are decoded straight into Structs with a typed field per item, so the
+    cells come out in column order without a lookup each, and only the text columns need a
+    look; numbers and None go to the csv module as they are. A row whose stored answers do not
+    fit the current item types (an item that changed type between versions) takes the slow,
+    general path.
+    """
+
+    def __init__(self, q: Questionnaire) -> None:
+        self.header = csv_header(q)
+        self.items = [i.id for i in q.items]
+        self.texts = [k for k, i in enumerate(q.items) if isinstance(i, ChoiceItem | TextItem)]
+        self.lists = [k for k, i in enumerate(q.items) if isinstance(i, MultiChoiceItem)]
+        types = {
+            LikertItem: int | None,
+            NumberItem: int | float | None,
+            ChoiceItem: str | None,
+            TextItem: str | None,
+            MultiChoiceItem: list[str] | None,
+        }
+        answers = msgspec.defstruct(
+            "Answers",
+            [(f"a{k}", types[type(i)], None) for k, i in enumerate(q.items)],
+            rename={f"a{k}": i.id for k, i in enumerate(q.items)},
+        )
+        scores = msgspec.defstruct(
+            "Scores",
+            [(f"d{k}", float | None, None) for k in range(len(q.dimensions))],
+            rename={f"d{k}": d.id for k, d in enumerate(q.dimensions)},
+        )
+        self.answers = msgspec.json.Decoder(answers)
+        self.scores = msgspec.json.Decoder(scores)
+
+    def rows(self, records: Iterable[asyncpg.Record]) -> list[list[object]]:
+        """The CSV rows of exported records, as store.select_export_batches reads them."""
+        astuple = msgspec.structs.astuple
+        decode_answers, decode_scores = self.answers.decode, self.scores.decode
+        out = []
+        for (
+            id,
+            created_at,
+            version,
+            source,
+            complete,
+            profile,
+            index,
+            scores,
+            answers,
+            quote,
+        ) in records:
+            try:
+                cells = list(astuple(decode_answers(answers)))
+            except msgspec.ValidationError:
+                stored = msgspec.json.decode(answers)
+                cells = [_cell(stored.get(i)) for i in self.items]
+            else:
+                for k in self.texts:
+                    if cells[k] is not None and cells[k].startswith(_FORMULA_START):
+                        cells[k] = neutralise(cells[k])
+                for k in self.lists:
+                    if cells[k] is not None:
+                        cells[k] = neutralise("; ".join(cells[k]))
+            out.append(
+                [
+                    id,
+                    created_at.isoformat(),
+                    version,
+                    source,
+                    "true" if complete else "false",
+                    profile,
+                    index,
+                    "true" if quote else "false",
+                    *astuple(decode_scores(scores)),
+                    *cells,
+                ]
+            )
+        return out
+
+    def chunk(self, records: Iterable[asyncpg.Record]) -> bytes:
+        return csv_chunk(self.rows(records))
+
+
+def csv_chunk(rows: Iterable[Iterable[object]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue().encode()
+
+
+class ExportedResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """A JSONL line: answers as stored (multi_choice a list), scores at full precision."""
+
+    id: str
+    created_at: datetime
+    version: str
+    source: str
+    complete: bool
+    profile: str | None
+    index: float | None
+    quote_consent: bool
+    dimensions: msgspec.Raw  # the stored JSON, passed through without decoding
+    answers: msgspec.Raw
+
+
+def jsonl_chunk(rows: Iterable[asyncpg.Record]) -> bytes:
+    return msgspec.json.Encoder().encode_lines(
+        [
+            ExportedResponse(
+                id=row["id"],
+                created_at=row["created_at"],
+                version=row["version"],
+                source=row["source"],
+                complete=row["complete"],
+                profile=row["profile"],
+                index=row["index_score"],
+                quote_consent=row["quote_consent"],
+                dimensions=msgspec.Raw(row["dimensions"]),
+                answers=msgspec.Raw(row["answers"]),
+            )
+            for row in rows
+        ]
+    )
+
+
+async def export_chunks(
+    conn: db.Connection,
+    loaded: Loaded,
+    where: ReportFilter,
+    fmt: Format,
+    *,
+    batch: int = EXPORT_BATCH,
+) -> AsyncGenerator[tuple[int, bytes], None]:
+    """The export, encoded a batch at a time: (rows in the chunk, its bytes); CSV's header first."""
+    q = loaded.definition
+    layout = CsvLayout(q) if fmt == "csv" else None
+    if layout is not None:
+        yield 0, csv_chunk([layout.header])
+    async with aclosing(store.select_export_batches(conn, q.slug, where, batch)) as batches:
+        async for rows in batches:
+            # In a thread: the event loop goes on serving other requests (and fetching the
+            # next batch) while this one is encoded.
+            if layout is not None:
+                chunk = await asyncio.to_thread(layout.chunk, rows)
+            else:
+                chunk = await asyncio.to_thread(jsonl_chunk, rows)
+            yield len(rows), chunk
+
+
+async def _pooled_export(
+    state: State, loaded: Loaded, where: ReportFilter, fmt: Format
+) -> AsyncIterator[bytes]:
+    # The request's own connection goes back to the pool when the handler returns, before the
+    # body is sent; the stream borrows one of its own for as long as it runs.
+    pool: asyncpg.Pool = state.pool
+    try:
+        conn = await pool.acquire(timeout=state.settings.db_timeout)
+    except db.UNAVAILABLE as exc:
+        raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+    try:
+        yield b""  # connected: the caller may now commit to a 200
+        async with aclosing(export_chunks(conn, loaded, where, fmt)) as chunks:
+            async for _, chunk in chunks:
+                yield chunk
+    finally:
+        await pool.release(conn)
+
+
+async def _stream(state: State, request: Request[Any, Any, Any], slug: str, fmt: Format) -> Stream:
+    loaded = questionnaire(state, slug)
+    where = report_filter(loaded, dict(request.query_params))
+    chunks = _pooled_export(state, loaded, where, fmt)
+    await anext(chunks)  # a database that cannot be reached is a 503, not a cut-off 200
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    return Stream(
+        chunks,
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{slug}-responses-{day}.{fmt}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# --- import --------------------------------------------------------------------------------------
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    line: int
+    errors: list[Problem]
+
+
+class ImportSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What an import did: every good line is stored; the bad ones are listed by number."""
+
+    accepted: int
+    rejected: list[Rejected]  # the first MAX_LISTED, in line order
+    rejected_count: int
+
+
+def scored(
+    loaded: Loaded,
+    answers: dict[str, Answer],
+    *,
+    quote_consent: bool,
+    source: str,
+    created_at: datetime,
+) -> store.CopiedResponse:
+    """Score normalised answers into a row to COPY."""
+    q = loaded.definition
+    result = scoring.score(q, answers)
+    return store.CopiedResponse(
+        id=uuid.uuid4(),
+        slug=q.slug,
+        version=loaded.version,
+        created_at=created_at,
+        source=source,
+        answers=_encode(answers),
+        dimensions=_encode(result.dimensions),
+        index_score=result.index,
+        profile=result.profile.id if result.profile else None,
+        quote_consent=quote_consent,
+        # Nobody is handed this token (a bulk import has no one to give it to), but every
+        # response needs an unguessable one: its hash is the key of the result link.
+        result_token_hash=intake.token_hash(secrets.token_urlsafe(24)),
+    )
+
+
+def read_submission(
+    loaded: Loaded, line: bytes, *, source: str, created_at: datetime
+) -> store.CopiedResponse | list[Problem]:
+    """One NDJSON line, a submission as the submit API takes it: a row to store, or its problems."""
+    try:
+        submission = submission_decoder.decode(line)
+    except msgspec.ValidationError as exc:
+        return [problem_from_validation(exc)]
+    except msgspec.DecodeError as exc:
+        return [Problem("$", f"malformed JSON: {str(exc).removeprefix('JSON is malformed: ')}")]
+    q = loaded.definition
+    problems = scoring.validate(q, submission)
+    if problems:
+        return problems
+    return scored(
+        loaded,
+        scoring.normalise(q, submission.answers),
+        # As intake.submit: quoting needs the consent to take part as well, where one is asked.
+        quote_consent=submission.quote_consent and (submission.consent or q.consent is None),
+        source=source,
+        created_at=created_at,
+    )
+
+
+async def lines_of(
+    chunks: AsyncIterable[bytes], limit: int
+) -> AsyncIterator[tuple[int, bytes | None]]:
+    """(number, line) for each non-blank line, numbered from 1 counting blank ones; a line
+    longer than `limit` bytes comes as None, without being held in memory."""
+    number = 0
+    carried: list[bytes] = []
+    size = 0  # of the line so far, kept or not
+    async for chunk in chunks:
+        *complete, rest = chunk.split(b"\n")
+        for part in complete:
+            number += 1
+            size += len(part)
+            line = b"".join((*carried, part)) if size <= limit else None
+            carried, size = [], 0
+            if line is None or line.strip():
+                yield number, line
+        size += len(rest)
+        if size <= limit:
+            carried.append(rest)
+        else:
+            carried.clear()
+    if size:
+        line = b"".join(carried) if size <= limit else None
+        if line is None or line.strip():
+            yield number + 1, line
+
+
+def read_lines(
+    loaded: Loaded, lines: list[tuple[int, bytes | None]], created_at: datetime
+) -> tuple[list[store.CopiedResponse], list[Rejected]]:
+    """A batch of numbered NDJSON lines: the rows to store and the lines rejected."""
+    rows: list[store.CopiedResponse] = []
+    rejected: list[Rejected] = []
+    for number, line in lines:
+        if line is None:
+            rejected.append(Rejected(number, [Problem("$", f"line longer than {MAX_LINE} bytes")]))
+            continue
+        result = read_submission(loaded, line, source="import", created_at=created_at)
+        if isinstance(result, list):
+            rejected.append(Rejected(number, result))
+        else:
+            rows.append(result)
+    return rows, rejected
+
+
+async def import_ndjson(
+    conn: db.Connection,
+    loaded: Loaded,
+    chunks: AsyncIterable[bytes],
+    *,
+    batch: int | None = None,
+) -> ImportSummary:
+    """Validate, score and store NDJSON submissions in one transaction, COPY a batch at a time."""
+    accepted = rejected_count = 0
+    listed: list[Rejected] = []
+    lines = _batched(lines_of(_without_bom(chunks), MAX_LINE), batch or IMPORT_BATCH)
+    async with conn.transaction(), _Copier(conn) as copier:
+        created_at = await store.select_clock(conn)
+        async for numbered in lines:
+            # Scoring runs in a thread: the event loop stays free for other requests and
+            # for the COPY of the previous batch, which PostgreSQL works on meanwhile.
+            rows, rejected = await asyncio.to_thread(read_lines, loaded, numbered, created_at)
+            rejected_count += len(rejected)
+            listed += rejected[: max(0, MAX_LISTED - len(listed))]
+            await copier.copy(rows)
+        accepted = await copier.done()
+    return ImportSummary(accepted=accepted, rejected=listed, rejected_count=rejected_count)
+
+
+class _Copier:
+    """COPY one batch while the caller prepares the next; at most one COPY in flight."""
+
+    def __init__(self, conn: db.Connection) -> None:
+        self.conn = conn
+        self.copied = 0
+        self.running: asyncio.Future[int] | None = None
+
+    async def copy(self, rows: list[store.CopiedResponse]) -> None:
+        await self.done()
+        self.running = asyncio.ensure_future(store.copy_responses(self.conn, rows))
+
+    async def done(self) -> int:
+        """Wait for the COPY in flight; the number of rows copied so far."""
+        if self.running is not None:
+            running, self.running = self.running, None
+            self.copied += await running
+        return self.copied
+
+    async def __aenter__(self) -> _Copier:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        # On an error, let a COPY in flight end before the transaction rolls back.
+        with contextlib.suppress(Exception):
+            await self.done()
+
+
+async def _batched(
+    items: AsyncIterable[tuple[int, bytes | None]], size: int
+) -> AsyncIterator[list[tuple[int, bytes | None]]]:
+    batch: list[tuple[int, bytes | None]] = []
+    async for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _without_bom(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The chunks, minus a UTF-8 byte-order mark at the very start (Windows editors add one)."""
+    first = True
+    async for chunk in chunks:
+        if first and chunk:
+            first = False
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+        yield chunk
+
+
+@dataclass
+class ImportOperation(Operation):
+    """The import handler reads the body as a stream; document what it expects here."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={
+                "application/x-ndjson": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.STRING,
+                        description="One submission per line, as the submit API takes it.",
+                    )
+                )
+            },
+            required=True,
+            description=(
+                "NDJSON: one `{answers, consent, quote_consent}` object per line; blank lines "
+                "are skipped. Up to 256 MB, one line up to 1 MB."
+            ),
+        )
+
+
+# --- demo data ------------------------------------------------------------------------------------
+
+_TEXTS = {
+    "connector": [
+        "Asking what the other person needs before saying what I want.",
+        "Following up weeks later to ask whether an introduction helped.",
+        "Remembering the small things people tell you, and coming back to them.",
+        "Introducing two people only when both have said yes.",
+    ],
+    "collector": [
+        "A bigger network means more reach for my posts.",
+        "Recruiters look at the number of connections first.",
+        "It is quicker to click connect than to write a note.",
+    ],
+    "neutral": [
+        "Not sure; I mostly network at events.",
+        "Time. Doing it properly takes time most people do not have.",
+        "Honesty about why you want to be in touch.",
+        "It depends on the platform and the person.",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class _LikertPlan:
+    id: str
+    dimension: int  # index into the respondent's dimension factors
+    points: list[int]
+    cuts: list[float]
+    loading: float
+    intercept: float
+    collector: bool  # loads on the Collector trait rather than the Connector one
+    required: bool
+
+
+@dataclass(frozen=True)
+class _ChoicePlan:
+    id: str
+    options: list[str]
+    cumulative: list[float]  # weights, summed, for bisect
+    effects: list[float]  # on the Connector trait
+    required: bool
+
+
+class DemoPlan:
+    """How synthetic respondents answer one questionnaire, fixed by a seed.
+
+    Each respondent has a latent Connector trait and a negatively correlated Collector trait;
+    dimensions in the index load on the first, the others (in connector.yaml, `collecting`) on
+    the second. A likert answer is its trait (its sign flipped for reverse-keyed items), a
+    factor of its dimension, an item intercept and noise, cut into the scale's points at normal
+    quantiles. Choice answers shift the Connector trait a little, so segments differ. Most
+    respondents answer everything, a few skip many items; some write text.
+    """
+
+    def __init__(self, q: Questionnaire, seed: int) -> None:
+        rng = Random(seed)
+        indexed = set(q.weights)
+        dimensions = {d.id: n for n, d in enumerate(q.dimensions)}
+        self.dimensions = len(dimensions)
+        self.likert = []
+        for item in q.likert_items():
+            points = q.scales[item.scale].points
+            spread = NormalDist(0.0, 1.15)
+            loading = rng.uniform(0.6, 0.95)
+            self.likert.append(
+                _LikertPlan(
+                    id=item.id,
+                    dimension=dimensions[item.dimension],
+                    points=points,
+                    cuts=[spread.inv_cdf(j / len(points)) for j in range(1, len(points))],
+                    loading=-loading if item.reverse else loading,
+                    intercept=rng.uniform(-0.45, 0.45),
+                    collector=item.dimension not in indexed,
+                    required=item.required,
+                )
+            )
+        self.choices = []
+        for choice in q.items:
+            if isinstance(choice, ChoiceItem):
+                ranks = rng.sample(range(len(choice.options)), len(choice.options))
+                self.choices.append(
+                    _ChoicePlan(
+                        id=choice.id,
+                        options=choice.options,
+                        cumulative=list(itertools.accumulate(1 / (r + 1) ** 0.9 for r in ranks)),
+                        effects=[rng.gauss(0.0, 0.3) for _ in choice.options],
+                        required=choice.required,
+                    )
+                )
+        self.numbers = [i for i in q.items if isinstance(i, NumberItem)]
+        self.multi = [
+            (i.id, [(o, 0.75 / (r + 1) ** 0.6) for r, o in enumerate(i.options)])
+            for i in q.items
+            if isinstance(i, MultiChoiceItem)
+        ]
+        self.texts = [i for i in q.items if isinstance(i, TextItem)]
+
+    def respondent(self, rng: Random) -> tuple[dict[str, Answer], bool]:
+        """One synthetic answer set, valid and normalised, and whether it may be quoted."""
+        random, gauss = rng.random, rng.gauss
+        skip = 0.01 if random() < 0.9 else 0.4
+        answers: dict[str, Answer] = {}
+        connector = gauss(0.0, 0.9)
+        for choice in self.choices:
+            k = bisect.bisect(choice.cumulative, random() * choice.cumulative[-1])
+            k = min(k, len(choice.options) - 1)  # random() * total rounded up to the total
+            connector += choice.effects[k]
+            if choice.required or random() > 3 * skip:
+                answers[choice.id] = choice.options[k]
+        collector = -0.45 * connector + gauss(0.0, 0.9)
+        factors = [0.45 * gauss(0.0, 1.0) for _ in range(self.dimensions)]
+        for item in self.likert:
+            if not item.required and random() < skip:
+                continue
+            trait = collector if item.collector else connector
+            x = item.loading * (trait + factors[item.dimension]) + item.intercept
+            answers[item.id] = item.points[bisect.bisect(item.cuts, x + gauss(0.0, 0.7))]
+        for number in self.numbers:
+            if number.required or random() > 3 * skip:
+                low = 0.0 if number.min is None else number.min
+                high = low + 100 if number.max is None else number.max
+                value = low + (high - low) * rng.betavariate(1.6, 5.0)
+                answers[number.id] = round(value) if number.integer else round(value, 1)
+        for item_id, chances in self.multi:
+            chosen = [option for option, p in chances if random() < p]
+            if chosen:
+                answers[item_id] = chosen
+        wrote = False
+        for text in self.texts:
+            if random() < 0.08:
+                kind = "connector" if connector > 0.6 else "collector" if collector > 0.6 else ""
+                answers[text.id] = rng.choice(_TEXTS[kind or "neutral"])[: text.max_length]
+                wrote = True
+        return answers, wrote and random() < 0.5
+
+    def batch(
+        self, rng: Random, times: Iterator[datetime], loaded: Loaded, size: int
+    ) -> list[store.CopiedResponse]:
+        """`size` respondents scored by the core, as rows to COPY."""
+        rows = []
+        for _, created_at in zip(range(size), times, strict=False):
+            answers, quote = self.respondent(rng)
+            rows.append(
+                scored(loaded, answers, quote_consent=quote, source="demo", created_at=created_at)
+            )
+        return rows
+
+
+def demo_times(rng: Random, count: int, end: datetime, days: float) -> Iterator[datetime]:
+    """`count` times over the `days` before `end`, in order, more of them lately.
+
+    Drawn as sorted uniform order statistics one at a time, so the rows go in oldest first,
+    as real responses do, without holding them all.
+    """
+    u = 0.0
+    for left in range(count, 0, -1):
+        # The next smallest of `left` uniforms on (u, 1): 1 - V^(1/left), computed stably.
+        u += (1.0 - u) * -math.expm1(math.log(1.0 - rng.random()) / left)
+        # A survey that is spreading: the density rises towards `end`.
+        yield end - timedelta(days=days * (1.0 - u) ** 1.5)
+
+
+async def insert_demo(
+    conn: db.Connection,
+    loaded: Loaded,
+    count: int,
+    *,
+    days: float,
+    seed: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    batch: int | None = None,
+) -> int:
+    """Store `count` synthetic responses (source `demo`) spread over the last `days` days."""
+    rng = Random(seed)
+    plan = DemoPlan(loaded.definition, rng.randrange(2**32))
+    size = batch or IMPORT_BATCH
+    async with conn.transaction(), _Copier(conn) as copier:
+        times = demo_times(rng, count, await store.select_clock(conn), days)
+        for _ in range(0, count, size):
+            # Made in a thread while the previous batch is copied (see import_ndjson).
+            rows = await asyncio.to_thread(plan.batch, rng, times, loaded, size)
+            await copier.copy(rows)
+            if on_batch is not None:
+                on_batch(len(rows))
+        return await copier.done()
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+P401 = {401: problem(401, "No valid researcher token")}
+P403 = {403: problem(403, "The token lacks the scope this needs")}
+P413 = {413: problem(413, "Body over 256 MB")}
+_EXPORT_DOC = """Every response the filters select, one {what} per response, streamed oldest
+first. Filters as the report's: `from`, `to` (UTC dates), `version`, `include_demo` and any
+segment item (`industry=Technology`)."""
+
+
+class ExportController(Controller):
+    path = "/api/v1/questionnaires"
+    tags = ("exports",)
+    security = auth.SECURITY
+
+    @get(
+        "/{slug:str}/responses.csv",
+        guards=[auth.requires_scope("reports")],
+        media_type=MEDIA_TYPES["csv"],
+        description=_EXPORT_DOC.format(what="row")
+        + " Cells a spreadsheet would run as formulas start with `'`.",
+        responses=P401 | P403 | P404 | P422 | P503,
+    )
+    async def export_csv(
+        self, state: State, request: Request[Any, Any, Any], slug: FromPath[str]
+    ) -> Stream:
+        """Export the responses as CSV."""
+        return await _stream(state, request, slug, "csv")
+
+    @get(
+        "/{slug:str}/responses.jsonl",
+        guards=[auth.requires_scope("reports")],
+        media_type=MEDIA_TYPES["jsonl"],
+        description=_EXPORT_DOC.format(what="JSON object per line"),
+        responses=P401 | P403 | P404 | P422 | P503,
+    )
+    async def export_jsonl(
+        self, state: State, request: Request[Any, Any, Any], slug: FromPath[str]
+    ) -> Stream:
+        """Export the responses as JSON Lines."""
+        return await _stream(state, request, slug, "jsonl")
+
+    @post(
+        "/{slug:str}/responses/import",
+        guards=[auth.requires_scope("submit")],
+        status_code=200,
+        request_max_body_size=IMPORT_MAX_BODY,
+        operation_class=ImportOperation,
+        responses=P401 | P403 | P404 | P413 | P503,
+    )
+    async def import_responses(
+        self, state: State, request: Request[Any, Any, Any], db: Db, slug: FromPath[str]
+    ) -> ImportSummary:
+        """Validate, score and store many submissions at once: NDJSON in, a summary out.
+
+        Every good line is stored (source `import`) in one transaction; each bad one is listed
+        with its line number and every problem with it, as the submit API would report them.
+        """
+        loaded = questionnaire(state, slug)
+        return await import_ndjson(db, loaded, request.stream())

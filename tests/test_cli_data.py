@@ -1,0 +1,348 @@
+"""`survey import`, `survey export` and `survey demo` through click's CliRunner, on a real
+database: what they store and write, their messages and exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import shutil
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from survey import db, exports, loader, scoring
+from survey.cli import main
+from survey.model import Submission
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Path:
+    """A questionnaires directory with connector.yaml and the test questionnaire."""
+    directory = tmp_path / "questionnaires"
+    directory.mkdir()
+    shutil.copy(ROOT / "questionnaires" / "connector.yaml", directory)
+    shutil.copy(ROOT / "tests" / "data" / "teamwork.yaml", directory)
+    return directory
+
+
+def run(url: str, served: Path, *args: str, input: bytes | None = None):
+    env = {"DATABASE_URL": url, "SURVEY_QUESTIONNAIRES_DIR": str(served)}
+    return CliRunner().invoke(main, list(args), env=env, input=input)
+
+
+def fetch(url: str, query: str, *args: Any) -> list[dict[str, Any]]:
+    async def go() -> list[dict[str, Any]]:
+        conn = await db.connect(url)
+        try:
+            return [dict(r) for r in await conn.fetch(query, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def line(answers: dict[str, Any], **extra: Any) -> str:
+    return json.dumps({"answers": answers, "consent": True, **extra})
+
+
+def teamwork(value: int = 4, **more: Any) -> dict[str, Any]:
+    items = ["rely_on", "hide_mistakes", "say_disagree", "nod_along", "keep_promises"]
+    return {**dict.fromkeys(items, value), "dropped_actions": value, **more}
+
+
+# --- demo ---------------------------------------------------------------------------------------
+
+
+def test_demo_stores_plausible_scored_responses_marked_as_demo(database_url, served):
+    result = run(database_url, served, "demo", "connector", "--responses", "600", "--days", "10")
+
+    assert result.exit_code == 0, result.output
+    assert "added 600 demo responses to connector" in result.stdout
+    rows = fetch(database_url, "SELECT * FROM response")
+    assert len(rows) == 600
+    assert {r["source"] for r in rows} == {"demo"}
+    loaded = loader.load((served / "connector.yaml").read_bytes(), "connector.yaml")
+    q = loaded.definition
+    assert {r["version"] for r in rows} == {loaded.version}
+    for row in rows:
+        # Valid as a submission, already in stored form, and scored as the core scores it.
+        answers = row["answers"]
+        assert scoring.validate(q, Submission(answers=answers, consent=True)) == []
+        assert scoring.normalise(q, answers) == answers
+        score = scoring.score(q, answers)
+        assert row["dimensions"] == score.dimensions
+        assert row["index_score"] == score.index
+        assert row["profile"] == (score.profile.id if score.profile else None)
+    # Plausible: mostly complete, every profile, answers spread over the scale, segments and
+    # some text, and more responses lately.
+    complete = sum(r["complete"] for r in rows)
+    assert 0.8 * len(rows) < complete < len(rows)
+    assert set(Counter(r["profile"] for r in rows)) >= {p.id for p in q.profiles} - {"connector"}
+    assert set(Counter(r["answers"].get("say_why") for r in rows)) >= {1, 2, 3, 4, 5}
+    assert sum("industry" in r["answers"] for r in rows) > 0.8 * len(rows)
+    assert 0 < sum("real_connector" in r["answers"] for r in rows) < 0.2 * len(rows)
+    assert any(r["quote_consent"] for r in rows)
+    now = datetime.now(UTC)
+    times = sorted(r["created_at"] for r in rows)
+    assert now - timedelta(days=10, minutes=1) < times[0] < times[-1] <= now
+    assert sum(t > now - timedelta(days=5) for t in times) > 0.6 * len(rows)
+
+
+def test_demo_dimensions_correlate_as_one_trait_and_collecting_runs_against_it(
+    database_url, served
+):
+    run(database_url, served, "demo", "connector", "--responses", "1500", "--seed", "5")
+    rows = fetch(database_url, "SELECT dimensions FROM response WHERE complete")
+
+    def r(a: str, b: str) -> float:
+        pairs = [(row["dimensions"][a], row["dimensions"][b]) for row in rows]
+        xs, ys = zip(*[(x, y) for x, y in pairs if x is not None and y is not None], strict=True)
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+        sxx = sum((x - mx) ** 2 for x in xs)
+        syy = sum((y - my) ** 2 for y in ys)
+        return float(sxy / (sxx * syy) ** 0.5)
+
+    assert r("personalization", "generosity") > 0.3
+    assert r("introductions", "collecting") < -0.1
+
+
+def test_demo_with_a_seed_gives_the_same_answers(database_url, served):
+    for _ in range(2):
+        result = run(database_url, served, "demo", "teamwork", "--responses", "50", "--seed", "7")
+        assert result.exit_code == 0, result.output
+
+    rows = fetch(database_url, "SELECT answers FROM response")
+    counts = Counter(json.dumps(r["answers"], sort_keys=True) for r in rows)
+    assert sum(counts.values()) == 100
+    assert set(counts.values()) == {2}
+
+
+def test_demo_of_an_unknown_questionnaire_exits_1_naming_the_served_ones(database_url, served):
+    result = run(database_url, served, "demo", "nope")
+
+    assert result.exit_code == 1
+    assert "no questionnaire 'nope'" in result.stderr
+    assert "connector" in result.stderr
+
+
+def test_demo_migrates_an_empty_database_first(empty_database_url, served):
+    result = run(empty_database_url, served, "demo", "teamwork", "--responses", "3")
+
+    assert result.exit_code == 0, result.output
+    assert len(fetch(empty_database_url, "SELECT id FROM response")) == 3
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+
+def test_import_stores_the_good_lines_lists_the_bad_ones_and_exits_1(
+    database_url, served, tmp_path
+):
+    path = tmp_path / "responses.ndjson"
+    path.write_text(
+        "\n".join(
+            [
+                line(teamwork(5)),
+                "{not json",
+                "",
+                line({"rely_on": 7}),
+                line(teamwork(2, one_change="More time.")),
+            ]
+        )
+        + "\n"
+    )
+
+    result = run(database_url, served, "import", "teamwork", str(path))
+
+    assert result.exit_code == 1
+    assert result.stdout.strip().splitlines()[-1] == "accepted 2, rejected 2"
+    errors = [x for x in result.stderr.splitlines() if x.startswith("line ")]
+    assert errors[0].startswith("line 2: $: malformed JSON")
+    assert any(e.startswith("line 4: answers.rely_on: must be one of the scale") for e in errors)
+    assert "line 4: answers.keep_promises: an answer is required" in errors
+    assert {e.split(":")[0] for e in errors} == {"line 2", "line 4"}
+    rows = fetch(database_url, "SELECT * FROM response ORDER BY answers ->> 'rely_on'")
+    assert [r["answers"] for r in rows] == [teamwork(2, one_change="More time."), teamwork(5)]
+    assert {r["source"] for r in rows} == {"import"}
+
+
+def test_import_of_only_good_lines_exits_0(database_url, served, tmp_path):
+    path = tmp_path / "good.ndjson"
+    path.write_text("\n".join(line(teamwork(n)) for n in range(1, 7)))
+
+    result = run(database_url, served, "import", "teamwork", str(path))
+
+    assert result.exit_code == 0, result.output
+    assert "accepted 6, rejected 0" in result.stdout
+    assert "importing" in result.stderr  # the progress bar's label
+    assert len(fetch(database_url, "SELECT id FROM response")) == 6
+
+
+def test_import_reads_stdin_for_a_dash(database_url, served):
+    body = "\n".join(line(teamwork(n)) for n in range(1, 4)).encode()
+
+    result = run(database_url, served, "import", "teamwork", "-", input=body)
+
+    assert result.exit_code == 0, result.output
+    assert "accepted 3, rejected 0" in result.stdout
+
+
+def test_import_into_an_unknown_questionnaire_exits_1_and_stores_nothing(
+    database_url, served, tmp_path
+):
+    path = tmp_path / "x.ndjson"
+    path.write_text(line(teamwork()))
+
+    result = run(database_url, served, "import", "nope", str(path))
+
+    assert result.exit_code == 1
+    assert "no questionnaire 'nope'" in result.stderr
+
+
+def test_import_lists_at_most_the_first_rejections_and_counts_the_rest(
+    database_url, served, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(exports, "MAX_LISTED", 2)
+    path = tmp_path / "bad.ndjson"
+    path.write_text("\n".join(["[]"] * 5))
+
+    result = run(database_url, served, "import", "teamwork", str(path))
+
+    assert result.exit_code == 1
+    assert [x.split(":")[0] for x in result.stderr.splitlines() if x.startswith("line ")] == [
+        "line 1",
+        "line 2",
+    ]
+    assert "... and 3 more rejected lines" in result.stderr
+    assert "accepted 0, rejected 5" in result.stdout
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def seed_responses(url: str, served: Path, tmp_path: Path) -> None:
+    path = tmp_path / "seed.ndjson"
+    path.write_text(
+        "\n".join(
+            [
+                line(teamwork(5, department="Sales", one_change="=HYPERLINK(1)")),
+                line(teamwork(3, department="Support")),
+            ]
+        )
+    )
+    assert run(url, served, "import", "teamwork", str(path)).exit_code == 0
+    assert run(url, served, "demo", "teamwork", "--responses", "20").exit_code == 0
+
+
+def test_export_writes_csv_with_every_response_the_filter_selects(database_url, served, tmp_path):
+    seed_responses(database_url, served, tmp_path)
+    out = tmp_path / "out.csv"
+
+    result = run(database_url, served, "export", "teamwork", "--out", str(out))
+
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 responses to" in result.stdout
+    rows = list(csv.DictReader(io.StringIO(out.read_text(), newline="")))
+    assert [r["source"] for r in rows] == ["import", "import"]  # demo left out by default
+    assert {r["answer.department"] for r in rows} == {"Sales", "Support"}
+    assert "'=HYPERLINK(1)" in {r["answer.one_change"] for r in rows}
+    assert not (tmp_path / "out.csv.part").exists()
+
+    with_demo = tmp_path / "all.csv"
+    result = run(
+        database_url, served, "export", "teamwork", "--include-demo", "--out", str(with_demo)
+    )
+    assert "wrote 22 responses" in result.stdout
+    stored = {str(r["id"]) for r in fetch(database_url, "SELECT id FROM response")}
+    assert {r["id"] for r in csv.DictReader(io.StringIO(with_demo.read_text()))} == stored
+
+    only_sales = tmp_path / "sales.csv"
+    result = run(
+        database_url,
+        served,
+        "export",
+        "teamwork",
+        "--segment",
+        "department=Sales",
+        "--out",
+        str(only_sales),
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list(csv.DictReader(io.StringIO(only_sales.read_text())))) == 1
+
+
+def test_export_writes_jsonl_to_stdout_for_a_dash(database_url, served, tmp_path):
+    seed_responses(database_url, served, tmp_path)
+
+    result = run(database_url, served, "export", "teamwork", "--format", "jsonl", "--out", "-")
+
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [x["answers"].get("department") for x in lines] == ["Sales", "Support"]
+    assert lines[0]["answers"]["one_change"] == "=HYPERLINK(1)"  # verbatim: JSON is data
+    assert "wrote 2 responses to -" in result.stderr
+
+
+def test_export_names_its_file_after_the_questionnaire_by_default(
+    database_url, served, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+
+    result = run(database_url, served, "export", "teamwork", "--format", "jsonl")
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "teamwork-responses.jsonl").read_text() == ""
+
+
+def test_export_with_a_bad_filter_exits_1_naming_each_problem(database_url, served, tmp_path):
+    out = tmp_path / "x.csv"
+
+    result = run(
+        database_url,
+        served,
+        "export",
+        "teamwork",
+        "--from",
+        "soon",
+        "--segment",
+        "colour=red",
+        "--out",
+        str(out),
+    )
+
+    assert result.exit_code == 1
+    assert "from: must be a date" in result.stderr
+    assert "colour: not a filter" in result.stderr
+    assert not out.exists()
+
+
+def test_export_of_a_large_table_reports_progress_and_matches_the_count(
+    database_url, served, tmp_path
+):
+    assert run(database_url, served, "demo", "teamwork", "--responses", "12000").exit_code == 0
+    out = tmp_path / "big.jsonl"
+
+    result = run(
+        database_url,
+        served,
+        "export",
+        "teamwork",
+        "--include-demo",
+        "--format",
+        "jsonl",
+        "--out",
+        str(out),
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "exporting to" in result.stderr
+    assert len(out.read_bytes().splitlines()) == 12_000

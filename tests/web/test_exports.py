@@ -1,0 +1,478 @@
+"""The CSV and JSONL exports over HTTP: content against the stored rows, formula neutralisation,
+hostile text passed through as data, the scope guard, filters, and streaming in chunks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import pytest
+
+from survey import auth, exports
+from survey.exports import neutralise
+
+pytestmark = pytest.mark.anyio
+
+CSV = "/api/v1/questionnaires/{slug}/responses.csv"
+JSONL = "/api/v1/questionnaires/{slug}/responses.jsonl"
+FORMULAS = ["=1+1", "+1", "-1+2", "@SUM(A1)", "\t=cmd", "\r=cmd"]
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+
+
+async def token(conn, scopes: tuple[str, ...] = ("reports",), name: str = "researcher") -> str:
+    _, secret = await auth.create_token(conn, name, list(scopes))
+    return secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def submit(client, slug: str, answers: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    body = {"answers": answers, "consent": True, **extra}
+    response = await client.post(f"/api/v1/questionnaires/{slug}/responses", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def connector_answers(q, value: int = 4) -> dict[str, Any]:
+    return {i.id: value for i in q.likert_items()}
+
+
+def parse_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def parse_jsonl(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+# --- the pure parts -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", [*FORMULAS, "-", "+", "=", "@", "-1-", "--3", "-3 ", "- 3"])
+def test_cells_a_spreadsheet_would_run_get_a_leading_apostrophe(cell):
+    assert neutralise(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["-3", "-0.5", "-12.25e3", "0", "42", "Hello", "", "a=b", "'=x"])
+def test_plain_numbers_and_ordinary_text_are_left_alone(cell):
+    assert neutralise(cell) == cell
+
+
+def test_the_csv_header_names_every_dimension_and_item_in_questionnaire_order(questionnaires):
+    q = questionnaires["connector"].definition
+
+    header = exports.csv_header(q)
+
+    assert header[:8] == exports.FIXED_COLUMNS
+    assert header[8 : 8 + len(q.dimensions)] == [f"score.{d.id}" for d in q.dimensions]
+    assert header[8 + len(q.dimensions) :] == [f"answer.{i.id}" for i in q.items]
+
+
+# --- content --------------------------------------------------------------------------------------
+
+
+async def test_csv_export_holds_every_stored_response_with_its_scores_and_answers(
+    client, conn, questionnaires
+):
+    q = questionnaires["connector"].definition
+    full = {
+        **connector_answers(q, 5),
+        "industry": "Technology",
+        "years_experience": 12,
+        "platforms": ["LinkedIn", "Email"],
+        "real_connector": "Listening, then introducing.",
+    }
+    first = await submit(client, "connector", full, quote_consent=True)
+    second = await submit(client, "connector", {"say_why": 2})  # too little to score
+    secret = await token(conn)
+
+    response = await client.get(CSV.format(slug="connector"), headers=bearer(secret))
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="connector-responses-')
+    assert disposition.endswith('.csv"')
+    rows = parse_csv(response.text)
+    assert list(rows[0]) == exports.csv_header(q)
+    assert [r["id"] for r in rows] == [first["id"], second["id"]]
+    stored = {
+        str(r["id"]): r
+        for r in await conn.fetch(
+            "SELECT id, created_at, version, source, index_score, profile, dimensions FROM response"
+        )
+    }
+    row = rows[0]
+    assert datetime.fromisoformat(row["created_at"]) == stored[first["id"]]["created_at"]
+    assert row["version"] == questionnaires["connector"].version
+    assert row["source"] == "api"
+    assert row["complete"] == "true"
+    assert row["quote_consent"] == "true"
+    assert row["profile"] == first["profile"]["id"]
+    assert float(row["index"]) == stored[first["id"]]["index_score"]  # full precision
+    for d in q.dimensions:
+        assert float(row[f"score.{d.id}"]) == stored[first["id"]]["dimensions"][d.id]
+    assert row["answer.say_why"] == "5"
+    assert row["answer.industry"] == "Technology"
+    assert row["answer.years_experience"] == "12"
+    assert row["answer.platforms"] == "LinkedIn; Email"
+    assert row["answer.real_connector"] == "Listening, then introducing."
+    assert row["answer.why_collect"] == ""
+    empty = rows[1]
+    assert (empty["complete"], empty["index"], empty["profile"]) == ("false", "", "")
+    assert empty["answer.say_why"] == "2"
+    assert empty["answer.no_note"] == ""
+
+
+async def test_jsonl_export_holds_the_stored_answers_and_scores_exactly(
+    client, conn, questionnaires
+):
+    q = questionnaires["connector"].definition
+    answers = {**connector_answers(q, 3), "platforms": ["Email", "LinkedIn"], "industry": "Other"}
+    receipt = await submit(client, "connector", answers)
+    secret = await token(conn)
+
+    response = await client.get(JSONL.format(slug="connector"), headers=bearer(secret))
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-ndjson"
+    assert response.headers["content-disposition"].endswith('.jsonl"')
+    [line] = parse_jsonl(response.text)
+    row = await conn.fetchrow("SELECT * FROM response")
+    assert line == {
+        "id": receipt["id"],
+        "created_at": line["created_at"],
+        "version": row["version"],
+        "source": "api",
+        "complete": True,
+        "profile": row["profile"],
+        "index": row["index_score"],
+        "quote_consent": False,
+        "dimensions": row["dimensions"],
+        "answers": answers,
+    }
+    assert datetime.fromisoformat(line["created_at"]) == row["created_at"]
+
+
+async def test_an_export_is_oldest_first(client, conn, questionnaires):
+    q = questionnaires["teamwork"].definition
+    answers = {i.id: 4 for i in q.likert_items()}
+    ids = [(await submit(client, "teamwork", answers))["id"] for _ in range(3)]
+    # Store them out of order: the export must sort by time, not by insertion or id.
+    now = datetime.now(UTC)
+    for n, id in enumerate(ids):
+        await conn.execute(
+            "UPDATE response SET created_at = $1 WHERE id = $2::uuid",
+            now - timedelta(hours=n),
+            id,
+        )
+    secret = await token(conn)
+
+    response = await client.get(JSONL.format(slug="teamwork"), headers=bearer(secret))
+
+    assert [line["id"] for line in parse_jsonl(response.text)] == ids[::-1]
+
+
+async def test_formula_cells_are_neutralised_in_csv_and_verbatim_in_jsonl(
+    client, conn, questionnaires
+):
+    q = questionnaires["connector"].definition
+    for text in FORMULAS:
+        await submit(client, "connector", {**connector_answers(q), "why_collect": text})
+    secret = await token(conn)
+
+    as_csv = await client.get(CSV.format(slug="connector"), headers=bearer(secret))
+    as_jsonl = await client.get(JSONL.format(slug="connector"), headers=bearer(secret))
+
+    assert [r["answer.why_collect"] for r in parse_csv(as_csv.text)] == ["'" + t for t in FORMULAS]
+    assert [r["answers"]["why_collect"] for r in parse_jsonl(as_jsonl.text)] == FORMULAS
+
+
+async def test_negative_numbers_are_data_not_formulas(client, conn, questionnaires):
+    loaded = questionnaires["teamwork"]
+    q = loaded.definition
+    # A number item with a negative range is not in the shipped files: store one directly.
+    await submit(client, "teamwork", {i.id: 4 for i in q.likert_items()})
+    await conn.execute(
+        """UPDATE response SET answers = answers || '{"team_size": -3}',
+                               dimensions = dimensions || '{"trust": -0.5}'"""
+    )
+    secret = await token(conn)
+
+    response = await client.get(CSV.format(slug="teamwork"), headers=bearer(secret))
+
+    [row] = parse_csv(response.text)
+    assert row["answer.team_size"] == "-3"
+    assert row["score.trust"] == "-0.5"
+
+
+async def test_answers_of_another_type_than_the_item_now_has_are_exported_and_neutralised(
+    client, conn, questionnaires
+):
+    # As if an earlier version had `say_why` as a text item and `industry` as a number.
+    q = questionnaires["connector"].definition
+    await submit(client, "connector", connector_answers(q))
+    await conn.execute(
+        """UPDATE response SET answers = answers || '{"say_why": "=1+1", "industry": 3,
+                                                     "platforms": "@x"}'"""
+    )
+    secret = await token(conn)
+
+    response = await client.get(CSV.format(slug="connector"), headers=bearer(secret))
+
+    [row] = parse_csv(response.text)
+    assert row["answer.say_why"] == "'=1+1"
+    assert row["answer.industry"] == "3"
+    assert row["answer.platforms"] == "'@x"
+    assert row["answer.no_note"] == "4"
+
+
+async def test_a_script_in_free_text_comes_out_verbatim_as_data_in_both_exports(
+    client, conn, questionnaires
+):
+    q = questionnaires["connector"].definition
+    await submit(client, "connector", {**connector_answers(q), "real_connector": HOSTILE})
+    secret = await token(conn)
+
+    as_csv = await client.get(CSV.format(slug="connector"), headers=bearer(secret))
+    as_jsonl = await client.get(JSONL.format(slug="connector"), headers=bearer(secret))
+
+    assert parse_csv(as_csv.text)[0]["answer.real_connector"] == HOSTILE
+    assert parse_jsonl(as_jsonl.text)[0]["answers"]["real_connector"] == HOSTILE
+    for response in (as_csv, as_jsonl):
+        # Served as a download a browser does not sniff into HTML.
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["content-disposition"].startswith("attachment")
+
+
+async def test_text_with_quotes_commas_and_newlines_round_trips_through_csv(
+    client, conn, questionnaires
+):
+    q = questionnaires["connector"].definition
+    text = 'Line one, "quoted"\nline two; \\ backslash é ✓'
+    await submit(client, "connector", {**connector_answers(q), "real_connector": text})
+    secret = await token(conn)
+
+    response = await client.get(CSV.format(slug="connector"), headers=bearer(secret))
+
+    assert parse_csv(response.text)[0]["answer.real_connector"] == text
+
+
+async def test_an_empty_export_is_the_csv_header_alone_and_an_empty_jsonl(
+    client, conn, questionnaires
+):
+    secret = await token(conn)
+
+    as_csv = await client.get(CSV.format(slug="connector"), headers=bearer(secret))
+    as_jsonl = await client.get(JSONL.format(slug="connector"), headers=bearer(secret))
+
+    assert as_csv.status_code == as_jsonl.status_code == 200
+    header = exports.csv_header(questionnaires["connector"].definition)
+    assert as_csv.text == ",".join(header) + "\r\n"
+    assert as_jsonl.text == ""
+
+
+# --- filters --------------------------------------------------------------------------------------
+
+
+async def test_filters_select_as_the_report_does(client, conn, questionnaires):
+    q = questionnaires["connector"].definition
+    tech = await submit(client, "connector", {**connector_answers(q), "industry": "Technology"})
+    await submit(client, "connector", {**connector_answers(q), "industry": "Healthcare"})
+    old = await submit(client, "connector", {**connector_answers(q), "industry": "Technology"})
+    await conn.execute(
+        "UPDATE response SET created_at = '2024-01-10T23:30:00Z' WHERE id = $1::uuid", old["id"]
+    )
+    await conn.execute("UPDATE response SET source = 'demo' WHERE id <> $1::uuid", old["id"])
+    secret = await token(conn)
+
+    async def ids(query: str) -> list[str]:
+        url = JSONL.format(slug="connector") + query
+        response = await client.get(url, headers=bearer(secret))
+        assert response.status_code == 200, response.text
+        return [line["id"] for line in parse_jsonl(response.text)]
+
+    assert await ids("") == [old["id"]]  # demo responses only when asked for
+    assert len(await ids("?include_demo=true")) == 3
+    assert await ids("?include_demo=true&industry=Technology") == [old["id"], tech["id"]]
+    assert await ids("?include_demo=true&from=2024-01-10&to=2024-01-10") == [old["id"]]
+    assert await ids("?include_demo=true&to=2024-01-09") == []
+    assert await ids("?include_demo=true&from=2024-01-11&industry=Technology") == [tech["id"]]
+    assert await ids("?version=000000000000") == []
+
+
+async def test_a_bad_filter_is_a_422_listing_each_problem(client, conn):
+    secret = await token(conn)
+
+    response = await client.get(
+        CSV.format(slug="connector") + "?from=yesterday&colour=red", headers=bearer(secret)
+    )
+
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {"from", "colour"}
+
+
+async def test_an_unknown_questionnaire_is_a_404(client, conn):
+    secret = await token(conn)
+
+    response = await client.get(CSV.format(slug="nope"), headers=bearer(secret))
+
+    assert response.status_code == 404
+
+
+# --- access ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [CSV, JSONL])
+async def test_without_a_token_an_export_is_401(client, url):
+    response = await client.get(url.format(slug="connector"))
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("url", [CSV, JSONL])
+async def test_a_token_without_the_reports_scope_is_403(client, conn, url):
+    secret = await token(conn, ("submit",))
+
+    response = await client.get(url.format(slug="connector"), headers=bearer(secret))
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("url", [CSV, JSONL])
+async def test_a_revoked_token_is_401(client, conn, url):
+    secret = await token(conn)
+    await conn.execute("UPDATE researcher_token SET revoked_at = now()")
+
+    response = await client.get(url.format(slug="connector"), headers=bearer(secret))
+
+    assert response.status_code == 401
+
+
+# --- streaming ------------------------------------------------------------------------------------
+
+
+async def asgi_get(app, url: str, headers: dict[str, str]) -> tuple[int, list[bytes]]:
+    """GET through the ASGI interface, keeping each body message as the app sent it."""
+    path, _, query = url.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+    }
+    sent: list[dict[str, Any]] = []
+    requested = False
+    done = anyio.Event()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()  # the client stays until the response is complete
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            done.set()
+
+    await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, [m["body"] for m in sent if m["type"] == "http.response.body" and m["body"]]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+async def test_a_large_export_streams_a_batch_at_a_time(app, client, conn, questionnaires, fmt):
+    count = 20_000
+    await exports.insert_demo(conn, questionnaires["connector"], count, days=30, seed=1)
+    secret = await token(conn)
+    url = (CSV if fmt == "csv" else JSONL).format(slug="connector") + "?include_demo=true"
+
+    # The app runs in the test client's event loop (its pool belongs to that loop).
+    status, chunks = client.blocking_portal.call(
+        asgi_get, app, url, {"authorization": f"Bearer {secret}"}
+    )
+
+    assert status == 200
+    header = 1 if fmt == "csv" else 0
+    assert b"".join(chunks).count(b"\n") == count + header
+    # One body message a batch: the export is never held whole.
+    batches = count // exports.EXPORT_BATCH
+    assert len(chunks) == batches + header
+    rows = b"".join(chunks[header:])
+    assert max(len(c) for c in chunks) < 1.5 * len(rows) / batches
+
+
+async def test_an_export_the_client_abandons_gives_its_connection_back(
+    app, client, conn, questionnaires
+):
+    await exports.insert_demo(conn, questionnaires["connector"], 12_000, days=30, seed=2)
+    secret = await token(conn)
+    url = CSV.format(slug="connector")
+    sent: list[dict[str, Any]] = []
+
+    async def abandon() -> None:
+        first = anyio.Event()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": url,
+            "raw_path": url.encode(),
+            "query_string": b"include_demo=true",
+            "root_path": "",
+            "headers": [(b"authorization", f"Bearer {secret}".encode())],
+            "client": ("127.0.0.1", 1234),
+            "server": ("testserver", 80),
+        }
+        requested = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await first.wait()  # hang up once the first batch of rows has arrived
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if sum(1 for m in sent if m.get("body")) == 2:  # the header, then a batch
+                first.set()
+
+        await app(scope, receive, send)
+
+    client.blocking_portal.call(abandon)
+
+    bodies = [m for m in sent if m["type"] == "http.response.body"]
+    assert 2 <= len(bodies) < 1 + 12_000 / exports.EXPORT_BATCH  # it stopped early
+    pool = app.state.pool
+    for _ in range(100):
+        if pool.get_idle_size() == pool.get_size():
+            break
+        await anyio.sleep(0.05)
+    assert pool.get_idle_size() == pool.get_size()
+    # And the service goes on: the next export works.
+    response = await client.get(url, headers=bearer(secret))
+    assert response.status_code == 200
