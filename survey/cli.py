@@ -144,7 +144,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         factory=True,
         host=host,
         port=port,
-        workers=workers or settings.workers,
+        workers=workers or settings.workers or os.cpu_count() or 1,
         log_level="info",
         access_log=False,
         proxy_headers=False,

@@ -21,7 +21,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     min_cell: Annotated[int, Meta(ge=1)] = 5
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8000
-    workers: Annotated[int, Meta(ge=1)] = 1
+    # Worker processes for `survey serve`; None: one per core.
+    workers: Annotated[int, Meta(ge=1)] | None = None
     # Submissions per client per minute; 0 turns the limit off.
     rate_limit: Annotated[int, Meta(ge=0)] = 60
     # How long a request waits for a pooled connection before answering 503.
