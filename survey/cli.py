@@ -440,16 +440,20 @@ def export(
 def demo(slug: str, count: int, days: float, seed: int | None) -> None:
     """Add plausible synthetic responses, marked as demo data (reports leave them out unless
     asked to include them)."""
-    from survey import exports
+    from survey import exports, stats
 
     loaded = _served(settings_from_env(), slug)
 
     async def work(conn: db.Connection) -> int:
         await store.insert_questionnaire_versions(conn, [loaded])
         with _bar(count, f"adding demo responses to {slug}") as bar:
-            return await exports.insert_demo(
+            stored = await exports.insert_demo(
                 conn, loaded, count, days=days, seed=seed, on_batch=bar.update
             )
+        # Fold them into the report sums here rather than in the first dashboard request.
+        click.echo("adding them to the report sums ...", err=True)
+        await store.update_report_rollup(conn, slug, stats.shape_of(loaded.definition))
+        return stored
 
     stored = on_database(work)
     click.echo(

@@ -62,13 +62,25 @@ def teamwork(value: int = 4, **more: Any) -> dict[str, Any]:
 
 
 def test_demo_stores_plausible_scored_responses_marked_as_demo(database_url, served):
-    result = run(database_url, served, "demo", "connector", "--responses", "600", "--days", "10")
+    result = run(
+        database_url,
+        served,
+        "demo",
+        "connector",
+        "--responses",
+        "600",
+        "--days",
+        "10",
+        "--seed",
+        "4",
+    )
 
     assert result.exit_code == 0, result.output
     assert "added 600 demo responses to connector" in result.stdout
     rows = fetch(database_url, "SELECT * FROM response")
     assert len(rows) == 600
     assert {r["source"] for r in rows} == {"demo"}
+    assert not any(r["folded"] is False for r in rows)  # in the report sums already
     loaded = loader.load((served / "connector.yaml").read_bytes(), "connector.yaml")
     q = loaded.definition
     assert {r["version"] for r in rows} == {loaded.version}
@@ -93,7 +105,7 @@ def test_demo_stores_plausible_scored_responses_marked_as_demo(database_url, ser
     now = datetime.now(UTC)
     times = sorted(r["created_at"] for r in rows)
     assert now - timedelta(days=10, minutes=1) < times[0] < times[-1] <= now
-    assert sum(t > now - timedelta(days=5) for t in times) > 0.6 * len(rows)
+    assert sum(t > now - timedelta(days=5) for t in times) > 0.55 * len(rows)  # 63% expected
 
 
 def test_demo_dimensions_correlate_as_one_trait_and_collecting_runs_against_it(
