@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from fractions import Fraction
@@ -26,20 +25,19 @@ from survey.model import (
 def validate(q: Questionnaire, submission: Submission) -> list[Problem]:
     """Every problem with a submission at once; an empty list means it can be scored."""
     problems: list[Problem] = []
-    known = {item.id for item in q.items}
+    plan = _plan(q)
     for item_id in submission.answers:
-        if item_id not in known:
+        if item_id not in plan.by_id:
             problems.append(Problem(f"answers.{item_id}", "unknown item"))
-    for item in q.items:
+    for item in plan.all_items:
         value = submission.answers.get(item.id)
-        field = f"answers.{item.id}"
         if _is_blank(value):
             if item.required:
-                problems.append(Problem(field, "an answer is required"))
+                problems.append(Problem(f"answers.{item.id}", "an answer is required"))
             continue
         message = _check_value(q, item, value)
         if message:
-            problems.append(Problem(field, message))
+            problems.append(Problem(f"answers.{item.id}", message))
     if q.consent and not submission.consent:
         problems.append(Problem("consent", "consent is required to take part"))
     return problems
@@ -97,7 +95,7 @@ def _fmt(bound: float | None) -> str:
 
 def normalise(q: Questionnaire, answers: Mapping[str, Answer]) -> dict[str, Answer]:
     """Valid answers as stored: blanks dropped, whole floats on integer items made ints."""
-    items = {item.id: item for item in q.items}
+    items = _plan(q).by_id
     out: dict[str, Answer] = {}
     for item_id, value in answers.items():
         item = items.get(item_id)
@@ -121,61 +119,88 @@ def keyed_value(points: list[int], value: int, reverse: bool) -> int:
     return min(points) + max(points) - value if reverse else value
 
 
-def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
-    """Dimension scores, the weighted index and the first matching profile."""
-    # Exact arithmetic, rounded to float once at the end: in floats a 7-point scale's
-    # (50 + 83.3… + 16.6…)/3 is 49.99999999999999 and fails `at_least: 50`, and
-    # 0.28 × 25 items is 7.000000000000001, so 7 answers would not be enough.
-    # Each dimension sums whole numbers per scale range and makes one Fraction: this runs
-    # on every submission, and Fraction arithmetic per item costs more than the INSERT.
-    sums: dict[str, dict[int, int]] = {d.id: {} for d in q.dimensions}  # range → Σ(keyed − m)
-    answered = dict.fromkeys(sums, 0)
-    counts = dict.fromkeys(sums, 0)
-    for section in q.sections:
-        for item in section.items:
-            if not isinstance(item, LikertItem) or item.dimension not in sums:
-                continue
-            counts[item.dimension] += 1
-            value = answers.get(item.id)
-            if not _is_int(value):
+class _Plan:
+    """What scoring needs from a questionnaire, worked out once: likert items as whole numbers."""
+
+    def __init__(self, q: Questionnaire) -> None:
+        self.q = q  # kept alive, so the id() this plan is cached under stays its own
+        self.all_items = q.items
+        self.by_id = {item.id: item for item in self.all_items}
+        self.dimensions = [d.id for d in q.dimensions]
+        position = {d: n for n, d in enumerate(self.dimensions)}
+        # (item id, dimension position, low, high, reverse, span)
+        self.items: list[tuple[str, int, int, int, bool, int]] = []
+        self.counts = [0] * len(self.dimensions)
+        for item in q.likert_items():
+            if item.dimension not in position:
                 continue
             points = q.scales[item.scale].points
             low, high = min(points), max(points)
-            keyed = low + high - int(value) if item.reverse else int(value)  # type: ignore[arg-type]
-            by_range = sums[item.dimension]
-            by_range[high - low] = by_range.get(high - low, 0) + keyed - low
-            answered[item.dimension] += 1
+            at = position[item.dimension]
+            self.items.append((item.id, at, low, high, item.reverse, high - low))
+            self.counts[at] += 1
+        share = Fraction(str(q.scoring.min_answered))
+        self.share = (share.numerator, share.denominator)
+        weights = {d: Fraction(str(w)) for d, w in q.weights.items()}
+        self.weights = [(position.get(d), w.numerator, w.denominator) for d, w in weights.items()]
+        total = sum(weights.values(), Fraction(0))
+        self.total_weight = (total.numerator, total.denominator)
 
-    share = _fraction(q.scoring.min_answered)
-    exact: dict[str, Fraction | None] = {}
-    for dim, by_range in sums.items():
-        n = answered[dim]
-        if n == 0 or n * share.denominator < share.numerator * counts[dim]:
-            exact[dim] = None
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(q: Questionnaire) -> _Plan:
+    plan = _PLANS.get(id(q))
+    if plan is None or plan.q is not q:
+        plan = _PLANS[id(q)] = _Plan(q)
+    return plan
+
+
+def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
+    """Dimension scores, the weighted index and the first matching profile.
+
+    Exact: every score is a ratio of whole numbers, divided once at the end (Python's int/int
+    division rounds correctly). In running floats a 7-point scale's (50 + 83.3… + 16.6…)/3 is
+    49.99999999999999 and fails `at_least: 50`, and 0.28 × 25 items is 7.000000000000001.
+    """
+    plan = _plan(q)
+    size = len(plan.dimensions)
+    sums: list[dict[int, int]] = [{} for _ in range(size)]  # per dimension: span → Σ(keyed − m)
+    answered = [0] * size
+    for item_id, at, low, high, reverse, span in plan.items:
+        value = answers.get(item_id)
+        if value is None or not _is_int(value):
             continue
-        common = math.lcm(*by_range)
-        total = sum(100 * part * (common // span) for span, part in by_range.items())
-        exact[dim] = Fraction(total, common * n)
+        keyed = low + high - int(value) if reverse else int(value)  # type: ignore[arg-type]
+        by_span = sums[at]
+        by_span[span] = by_span.get(span, 0) + keyed - low
+        answered[at] += 1
+
+    share_num, share_den = plan.share
+    exact: list[tuple[int, int] | None] = []  # (numerator, denominator) per dimension
+    for at in range(size):
+        n = answered[at]
+        if n == 0 or n * share_den < share_num * plan.counts[at]:
+            exact.append(None)
+            continue
+        common = math.lcm(*sums[at])
+        total = sum(100 * part * (common // span) for span, part in sums[at].items())
+        exact.append((total, common * n))
 
     index: float | None = None
-    weighted = [(_fraction(w), exact.get(d)) for d, w in q.weights.items()]
-    if weighted and all(s is not None for _, s in weighted):
-        # Σ wᵢ·sᵢ / Σ wᵢ over one common denominator, in whole numbers.
-        parts = [
-            (w.numerator * s.numerator, w.denominator * s.denominator) for w, s in weighted if s
-        ]
-        parts += [(0, 1)] * sum(1 for _, s in weighted if s == 0)
+    weighted = [(num, den, exact[at] if at is not None else None) for at, num, den in plan.weights]
+    if weighted and all(s is not None for _, _, s in weighted):
+        # Σ wᵢ·sᵢ over one common denominator, then ÷ Σ wᵢ, all in whole numbers.
+        parts = [(num * s[0], den * s[1]) for num, den, s in weighted if s is not None]
         common = math.lcm(*(d for _, d in parts))
         numerator = sum(n * (common // d) for n, d in parts)
-        index = float(Fraction(numerator, common) / sum(w for w, _ in weighted))
-    dimensions = {d: None if s is None else float(s) for d, s in exact.items()}
+        total_num, total_den = plan.total_weight
+        index = (numerator * total_den) / (common * total_num)
+    dimensions = {
+        d: None if s is None else s[0] / s[1] for d, s in zip(plan.dimensions, exact, strict=True)
+    }
     return Score(dimensions, index, profile_for(q, index, dimensions))
-
-
-@functools.lru_cache(maxsize=256)
-def _fraction(value: float) -> Fraction:
-    """The decimal the YAML said (0.7, not 0.6999999999999999556): Fraction of its repr."""
-    return Fraction(str(value))
 
 
 def profile_for(
