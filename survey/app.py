@@ -121,6 +121,10 @@ async def provide_db(state: State) -> AsyncGenerator[db.Connection, None]:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
     try:
         yield conn
+    except db.UNREACHABLE:
+        # A connection the server dropped goes, rather than back to the pool for the next request.
+        conn.terminate()
+        raise
     finally:
         await pool.release(conn)
 

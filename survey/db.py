@@ -28,6 +28,9 @@ UNREACHABLE: tuple[type[Exception], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # What asyncpg raises on a pooled connection the server dropped while it was idle
+    # (a restart, a failover, pg_terminate_backend): "another operation is in progress".
+    asyncpg.InternalClientError,
 )
 # Any error while *getting* a connection is the server refusing one (starting up, shutting down,
 # not accepting connections): the client should come back later, not see a 500.
@@ -54,18 +57,6 @@ def start_embedded(data_dir: str | Path) -> str:
     return uri
 
 
-class PooledConnection(asyncpg.Connection):
-    """Skips the RESET ALL round trip on every release to the pool.
-
-    Requests leave no session state behind: no SET, LISTEN or session-level advisory lock
-    (migrations take theirs on a connection of their own), and cursors live in transactions,
-    which asyncpg always ends on release.
-    """
-
-    def get_reset_query(self) -> str:
-        return ""
-
-
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # JSONB travels as text; msgspec-encoded bytes go in, plain JSON comes out.
     await conn.set_type_codec(
@@ -89,7 +80,6 @@ async def create_pool(url: str, size: int = 10, wait: float = 5.0) -> asyncpg.Po
             timeout=wait,
             command_timeout=60,
             init=_init_connection,
-            connection_class=PooledConnection,
         )
     except UNREACHABLE as exc:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
