@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, Literal, TypeVar
 import click
 import msgspec
 
-from survey import auth, config, db, loader, migrate, store
+from survey import auth, config, db, loader, migrate, stats, store
 from survey.config import Settings
 from survey.errors import DatabaseUnavailable, QuestionnaireError, TokenExists
 from survey.model import Loaded
@@ -255,7 +255,7 @@ def report(
     segments: tuple[str, ...],
 ) -> None:
     """Write the self-contained HTML report (the dashboard's download) to a file."""
-    from survey import dashboard, reports, stats
+    from survey import dashboard, reports
 
     settings = settings_from_env()
     loaded = _served(settings, slug)
@@ -374,7 +374,7 @@ def export(
     segments: tuple[str, ...],
 ) -> None:
     """Write the responses to a file, as the API's CSV and JSONL exports do."""
-    from survey import exports, stats
+    from survey import exports
 
     loaded = _served(settings_from_env(), slug)
     params = {"from": from_ or "", "to": to or "", "version": version or ""}
@@ -440,7 +440,7 @@ def export(
 def demo(slug: str, count: int, days: float, seed: int | None) -> None:
     """Add plausible synthetic responses, marked as demo data (reports leave them out unless
     asked to include them)."""
-    from survey import exports, stats
+    from survey import exports
 
     loaded = _served(settings_from_env(), slug)
 
@@ -452,7 +452,7 @@ def demo(slug: str, count: int, days: float, seed: int | None) -> None:
             )
         # Fold them into the report sums here rather than in the first dashboard request.
         click.echo("adding them to the report sums ...", err=True)
-        await store.update_report_rollup(conn, slug, stats.shape_of(loaded.definition))
+        await store.update_report_rollup_all(conn, slug, stats.shape_of(loaded.definition))
         return stored
 
     stored = on_database(work)

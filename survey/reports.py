@@ -33,7 +33,7 @@ async def load_report(
     """Fold new responses into the rollup, sum what the filter selects, and build the report."""
     q = loaded.definition
     shape = stats.shape_of(q)
-    await store.update_report_rollup(conn, q.slug, shape)
+    await store.update_report_rollup_all(conn, q.slug, shape)
     sums = await store.select_report_sums(conn, q.slug, shape, where)
     quotes = await store.select_quotes(conn, q.slug, stats.text_items(q), where)
     return stats.build_report(

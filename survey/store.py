@@ -298,8 +298,17 @@ def _shape_args(shape: ReportShape) -> list[Any]:
     ]
 
 
-async def update_report_rollup(conn: db.Connection, slug: str, shape: ReportShape) -> int:
-    """Fold the responses not yet folded into the rollup; 0 if another fold holds the lock."""
+# Responses folded per transaction: each fold stays well inside the command timeout.
+FOLD_BATCH = 20_000
+
+
+async def update_report_rollup(
+    conn: db.Connection, slug: str, shape: ReportShape, limit: int = FOLD_BATCH
+) -> int:
+    """Fold up to `limit` responses not yet folded into the rollup; how many it folded.
+
+    0 when another fold holds the lock. Rows a deletion has locked are skipped, not waited for.
+    """
     async with conn.transaction():
         locked = await conn.fetchval(
             "SELECT pg_try_advisory_xact_lock(hashtext('report_rollup'), hashtext($1))", slug
@@ -323,7 +332,12 @@ async def update_report_rollup(conn: db.Connection, slug: str, shape: ReportShap
             f"""
             WITH moved AS (
                 UPDATE response SET folded = true
-                 WHERE slug = $6 AND NOT folded
+                 WHERE id IN (
+                     SELECT id FROM response
+                      WHERE slug = $6 AND NOT folded
+                      LIMIT $7
+                        FOR UPDATE SKIP LOCKED
+                 )
                 RETURNING {_ROW}
             ),
             r AS (SELECT * FROM moved),
@@ -340,8 +354,17 @@ async def update_report_rollup(conn: db.Connection, slug: str, shape: ReportShap
             """,
             *_shape_args(shape),
             slug,
+            limit,
         )
         return int(folded)
+
+
+async def update_report_rollup_all(conn: db.Connection, slug: str, shape: ReportShape) -> int:
+    """Fold every response not yet folded, a batch a transaction; how many were folded."""
+    total = 0
+    while (folded := await update_report_rollup(conn, slug, shape)) == FOLD_BATCH:
+        total += folded
+    return total + folded
 
 
 async def select_report_sums(
