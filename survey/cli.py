@@ -229,22 +229,34 @@ def token_revoke(name: str) -> None:
 # --- reports ------------------------------------------------------------------------------------
 
 
+def filter_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The report filters as options, shared by `survey report` and `survey export`."""
+    options = [
+        click.option("--from", "from_", metavar="YYYY-MM-DD", help="First UTC day included."),
+        click.option("--to", metavar="YYYY-MM-DD", help="Last UTC day included."),
+        click.option(
+            "--version", "version", metavar="HASH", help="One questionnaire version only."
+        ),
+        click.option("--include-demo", is_flag=True, help="Include synthetic demo responses."),
+        click.option(
+            "--segment",
+            "segments",
+            multiple=True,
+            metavar="ITEM=VALUE",
+            help="Only responses with this answer to a segment item; repeatable.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("slug")
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write."
 )
-@click.option("--from", "from_", metavar="YYYY-MM-DD", help="First UTC day included.")
-@click.option("--to", metavar="YYYY-MM-DD", help="Last UTC day included.")
-@click.option("--version", "version", metavar="HASH", help="One questionnaire version only.")
-@click.option("--include-demo", is_flag=True, help="Include synthetic demo responses.")
-@click.option(
-    "--segment",
-    "segments",
-    multiple=True,
-    metavar="ITEM=VALUE",
-    help="Only responses with this answer to a segment item; repeatable.",
-)
+@filter_options
 def report(
     slug: str,
     out: str,
@@ -352,17 +364,7 @@ def import_command(slug: str, file: BinaryIO) -> None:
     type=click.Path(dir_okay=False, allow_dash=True),
     help="File to write, `-` for stdout (default SLUG-responses.FORMAT).",
 )
-@click.option("--from", "from_", metavar="YYYY-MM-DD", help="First UTC day included.")
-@click.option("--to", metavar="YYYY-MM-DD", help="Last UTC day included.")
-@click.option("--version", "version", metavar="HASH", help="One questionnaire version only.")
-@click.option("--include-demo", is_flag=True, help="Include synthetic demo responses.")
-@click.option(
-    "--segment",
-    "segments",
-    multiple=True,
-    metavar="ITEM=VALUE",
-    help="Only responses with this answer to a segment item; repeatable.",
-)
+@filter_options
 def export(
     slug: str,
     fmt: Literal["csv", "jsonl"],

@@ -29,7 +29,7 @@ from survey import auth, charts, stats
 from survey.api import Db
 from survey.errors import InvalidQuery, NotFound, Problem
 from survey.model import ChoiceItem, Loaded
-from survey.pages import PLOTLY_JS, SECURITY_HEADERS, STATIC, environment, questionnaire
+from survey.pages import PLOTLY_JS, STATIC, environment, questionnaire, secure
 from survey.reports import load_report
 
 FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
@@ -292,18 +292,12 @@ async def figure(
     )
 
 
-async def _secure(response: Response[Any]) -> Response[Any]:
-    for header, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(header, value)
-    return response
-
-
 def router() -> Router:
     """The dashboard routes under /reports, for researchers with the `reports` scope."""
     return Router(
         auth.LOGIN_PATH,
         route_handlers=[dashboard, download_report, figure],
         guards=[auth.requires_scope("reports")],
-        after_request=_secure,
+        after_request=secure,
         include_in_schema=False,
     )

@@ -7,25 +7,20 @@ clears it. Both forms carry CSRF tokens, like the respondent's pages.
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
-from litestar.middleware import DefineMiddleware
-from litestar.middleware.csrf import CSRFMiddleware
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 
-from survey import auth, store
+from survey import auth, pages, store
 from survey.api import Db
 from survey.config import Settings
 from survey.errors import Unauthorized
-from survey.pages import SECURITY_HEADERS
 
 LANDING = "connector"
 
@@ -117,22 +112,12 @@ async def logout() -> Redirect:
     return response
 
 
-async def _secure(response: Response[Any]) -> Response[Any]:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
 def router(settings: Settings) -> Router:
     """The login pages, behind the same CSRF protection as the respondent's pages."""
-    assert settings.secret is not None
-    # The same key and cookie as pages.router, so one csrftoken cookie serves every form.
-    secret = hmac.new(settings.secret.encode(), b"csrf", "sha256").hexdigest()
-    csrf = CSRFConfig(secret=secret, cookie_httponly=True, cookie_samesite="lax")
     return Router(
         auth.LOGIN_PATH,
         route_handlers=[login_page, login, logout],
-        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
-        after_request=_secure,
+        middleware=[pages.csrf_middleware(settings)],
+        after_request=pages.secure,
         include_in_schema=False,
     )

@@ -501,23 +501,28 @@ async def deleted() -> Template:
     return Template("deleted.html")
 
 
-async def _secure(response: Response[Any]) -> Response[Any]:
+async def secure(response: Response[Any]) -> Response[Any]:
+    """The security headers every page sends (an `after_request` hook)."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
 
 
-def router(settings: Settings) -> Router:
-    """The pages, behind CSRF protection (the JSON API stays outside it)."""
+def csrf_middleware(settings: Settings) -> DefineMiddleware:
+    """CSRF protection for every form: one key derived from the service secret, one cookie."""
     assert settings.secret is not None
-    # A key of its own for CSRF, derived from the service secret.
     secret = hmac.new(settings.secret.encode(), b"csrf", "sha256").hexdigest()
     csrf = CSRFConfig(secret=secret, cookie_httponly=True, cookie_samesite="lax")
+    return DefineMiddleware(CSRFMiddleware, config=csrf)
+
+
+def router(settings: Settings) -> Router:
+    """The pages, behind CSRF protection (the JSON API stays outside it)."""
     return Router(
         "/",
         route_handlers=[index, show_form, submit_form, show_result, delete_result, deleted],
-        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
-        after_request=_secure,
+        middleware=[csrf_middleware(settings)],
+        after_request=secure,
         include_in_schema=False,
     )
 
