@@ -38,11 +38,11 @@ async def fill(url: str, count: int, seed: int) -> float:
         await conn.close()
 
 
-async def make_token(url: str) -> str:
+async def make_token(url: str, scopes: tuple[str, ...] = ("reports",)) -> str:
     conn = await db.connect(url)
     try:
         token = auth.new_token()
-        await store.insert_researcher_token(conn, "bench", auth.token_hash(token), ["reports"])
+        await store.insert_researcher_token(conn, "bench", auth.token_hash(token), list(scopes))
         return token
     finally:
         await conn.close()
