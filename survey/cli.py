@@ -229,6 +229,28 @@ def token_revoke(name: str) -> None:
 # --- reports ------------------------------------------------------------------------------------
 
 
+def report_filter(
+    loaded: Loaded,
+    from_: str | None,
+    to: str | None,
+    version: str | None,
+    include_demo: bool,
+    segments: tuple[str, ...],
+) -> stats.ReportFilter:
+    """The filter options as the report's query parameters, checked by the same rules."""
+    params = {"from": from_ or "", "to": to or "", "version": version or ""}
+    params["include_demo"] = "true" if include_demo else "false"
+    for pair in segments:
+        item, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter("use ITEM=VALUE", param_hint="--segment")
+        params[item] = value
+    where, problems = stats.parse_filter(loaded.definition, params)
+    if problems:
+        fail("; ".join(f"{p.field}: {p.message}" for p in problems))
+    return where
+
+
 def filter_options(command: Callable[..., None]) -> Callable[..., None]:
     """The report filters as options, shared by `survey report` and `survey export`."""
     options = [
@@ -271,16 +293,7 @@ def report(
 
     settings = settings_from_env()
     loaded = _served(settings, slug)
-    params = {"from": from_ or "", "to": to or "", "version": version or ""}
-    params["include_demo"] = "true" if include_demo else "false"
-    for pair in segments:
-        item, sep, value = pair.partition("=")
-        if not sep:
-            raise click.BadParameter("use ITEM=VALUE", param_hint="--segment")
-        params[item] = value
-    where, problems = stats.parse_filter(loaded.definition, params)
-    if problems:
-        fail("; ".join(f"{p.field}: {p.message}" for p in problems))
+    where = report_filter(loaded, from_, to, version, include_demo, segments)
     built = on_database(lambda conn: reports.load_report(conn, loaded, where, settings.min_cell))
     Path(out).write_text(dashboard.report_html(loaded, built), encoding="utf-8")
     click.echo(
@@ -379,16 +392,7 @@ def export(
     from survey import exports
 
     loaded = _served(settings_from_env(), slug)
-    params = {"from": from_ or "", "to": to or "", "version": version or ""}
-    params["include_demo"] = "true" if include_demo else "false"
-    for pair in segments:
-        item, sep, value = pair.partition("=")
-        if not sep:
-            raise click.BadParameter("use ITEM=VALUE", param_hint="--segment")
-        params[item] = value
-    where, problems = stats.parse_filter(loaded.definition, params)
-    if problems:
-        fail("; ".join(f"{p.field}: {p.message}" for p in problems))
+    where = report_filter(loaded, from_, to, version, include_demo, segments)
     out = out or f"{slug}-responses.{fmt}"
     # Written beside the target and renamed at the end: an interrupted export leaves no
     # half-written file under the expected name.

@@ -410,7 +410,9 @@ def read_lines(
         if line is None:
             rejected.append(Rejected(number, [Problem("$", f"line longer than {MAX_LINE} bytes")]))
             continue
-        result = read_submission(loaded, line, source="import", created_at=created_at)
+        # A microsecond a line: one import's rows keep the file's order, oldest first.
+        at = created_at + timedelta(microseconds=number)
+        result = read_submission(loaded, line, source="import", created_at=at)
         if isinstance(result, list):
             rejected.append(Rejected(number, result))
         else:
