@@ -205,7 +205,10 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
         middleware=[limiter] if limiter else [],
         request_max_body_size=MAX_BODY,
         compression_config=CompressionConfig(
-            backend="gzip", minimum_size=500, exclude_opt_key="precompressed"
+            # A submission's receipt (~450 bytes) gains little from gzip and costs a GzipFile.
+            backend="gzip",
+            minimum_size=1024,
+            exclude_opt_key="precompressed",
         ),
         openapi_config=OpenAPIConfig(
             title="Connector Survey",

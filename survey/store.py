@@ -80,14 +80,16 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
     """
     # No conflict target: every unique index is an arbiter. A retry derives the same result
     # token as the first call, so racing retries can meet on the token's index first.
-    row = await conn.fetchrow(
-        f"""
+    # Only what the database adds comes back: decoding the answers we just sent costs more
+    # than the INSERT on the submit path.
+    created_at = await conn.fetchval(
+        """
         INSERT INTO response (id, slug, version, source, answers, dimensions, index_score,
                               profile, complete, quote_consent, result_token_hash,
                               idempotency_key, request_hash)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT DO NOTHING
-        RETURNING {_RESPONSE_COLUMNS}
+        RETURNING created_at
         """,
         new.id,
         new.slug,
@@ -103,8 +105,20 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
         new.idempotency_key,
         new.request_hash,
     )
-    if row is not None:
-        return _stored(row), True
+    if created_at is not None:
+        stored = StoredResponse(
+            id=new.id,
+            slug=new.slug,
+            version=new.version,
+            created_at=created_at,
+            answers=new.answers,
+            dimensions=new.dimensions,
+            index_score=new.index_score,
+            profile=new.profile,
+            complete=new.index_score is not None,
+            quote_consent=new.quote_consent,
+        )
+        return stored, True
     first = await conn.fetchrow(
         f"""
         SELECT {_RESPONSE_COLUMNS}, request_hash
