@@ -18,6 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Message, Scope
 
 from survey import auth, dashboard, db, loader, login, migrate, pages, ratelimit, store
 from survey.api import P503, ApiController, Health, ProblemDetails
@@ -112,6 +113,25 @@ def on_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return problem_response(500, "Internal server error")
 
 
+async def allow_every_method(message: Message, scope: Scope) -> None:
+    """An OPTIONS answer lists every method of its path (a `before_send` hook).
+
+    Litestar 2 makes a path's automatic OPTIONS handler with the methods of the handlers
+    registered before it, so `/api/v1/results/{token}` answered `Allow: DELETE, OPTIONS`
+    without GET (litestar-org/litestar#4169, fixed in Litestar 3; schemathesis found it).
+    """
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    headers = list(message.get("headers", []))
+    if not any(name.lower() == b"allow" for name, _ in headers):
+        return
+    routes = scope["app"].route_handler_method_map
+    methods = {m for path in scope["route_handler"].paths for m in routes.get(path, ())}
+    if methods:
+        allow = (b"allow", ", ".join(sorted(methods)).encode())
+        message["headers"] = [*((n, v) for n, v in headers if n.lower() != b"allow"), allow]
+
+
 async def provide_db(state: State) -> AsyncGenerator[db.Connection, None]:
     """A pooled connection per request; waits at most `db_timeout`, then 503."""
     pool: asyncpg.Pool = state.pool
@@ -203,6 +223,7 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
             HTTP_500_INTERNAL_SERVER_ERROR: on_internal_error,
         },
         middleware=[limiter] if limiter else [],
+        before_send=[allow_every_method],
         request_max_body_size=MAX_BODY,
         compression_config=CompressionConfig(
             # A submission's receipt (~450 bytes) gains little from gzip and costs a GzipFile.
