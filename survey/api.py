@@ -155,6 +155,7 @@ class ApiController(Controller):
         status_code=201,
         operation_class=SubmissionOperation,
         responses=P400 | P404 | P413 | P422 | P429 | P503,
+        opt={"submission": "api"},  # counted in survey_submissions_total
     )
     async def submit(
         self,

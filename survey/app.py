@@ -20,7 +20,7 @@ from litestar.openapi.spec import Components
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Message, Scope
 
-from survey import auth, dashboard, db, loader, login, migrate, pages, ratelimit, store
+from survey import auth, dashboard, db, loader, login, migrate, pages, ratelimit, store, telemetry
 from survey.api import P503, ApiController, Health, ProblemDetails
 from survey.config import Settings
 from survey.errors import (
@@ -199,8 +199,9 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
 
     state = State({"settings": settings, "questionnaires": served})
     limiter = ratelimit.middleware(settings, lambda: state.pool)
+    metrics = telemetry.Metrics(served, settings.pool_size)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             ApiController,
             ReportController,
@@ -211,10 +212,11 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
             login.router(settings),
             dashboard.router(),
             pages.static_asset,
+            telemetry.metrics_endpoint(metrics, settings.metrics_token),
         ],
         template_config=pages.template_config(),
         dependencies={"db": Provide(provide_db)},
-        lifespan=[lifespan, dashboard.figure_exporter],
+        lifespan=[lifespan, dashboard.figure_exporter, telemetry.sampler(metrics)],
         state=state,
         exception_handlers={
             SurveyError: on_survey_error,
@@ -238,11 +240,23 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
             components=Components(security_schemes=auth.SECURITY_SCHEMES),
             render_plugins=[JsonRenderPlugin()],
         ),
+        # Logging is set up once per process (survey.logs.logging_config), not per app.
+        logging_config=None,
     )
+    # Around Litestar's exception handling and routing (where its OpenTelemetry plugin hooks
+    # in), so that 404s and 405s get a request id, an access line and a count too.
+    app.asgi_handler = telemetry.middleware(app.asgi_handler, metrics)
+    return app
 
 
 def app_from_env() -> Litestar:
     """The factory the ASGI server calls in each worker; `survey serve` sets the environment."""
-    from survey.config import from_env, with_secret
+    import logging.config
 
-    return create_app(with_secret(from_env()))
+    from survey.config import from_env, with_secret
+    from survey.logs import logging_config
+
+    settings = with_secret(from_env())
+    # The same log lines however the factory is served (`survey serve`, uvicorn, gunicorn).
+    logging.config.dictConfig(logging_config(settings))
+    return create_app(settings)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import logging.config
 import os
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +19,7 @@ from typing import Any, BinaryIO, Literal, TypeVar
 import click
 import msgspec
 
-from survey import auth, config, db, loader, migrate, stats, store
+from survey import auth, config, db, loader, logs, migrate, stats, store
 from survey.config import Settings
 from survey.errors import DatabaseUnavailable, QuestionnaireError, TokenExists
 from survey.model import Loaded
@@ -36,11 +40,15 @@ def settings_from_env() -> Settings:
         raise  # unreachable; fail() exits
 
 
-def database_url(settings: Settings) -> str:
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def database_url(settings: Settings, say: Callable[[str], None] = _say) -> str:
     """DATABASE_URL, or the embedded PostgreSQL started in the data dir."""
     if settings.database_url:
         return settings.database_url
-    click.echo(f"starting the embedded PostgreSQL in {Path(settings.data_dir).resolve()}", err=True)
+    say(f"starting the embedded PostgreSQL in {Path(settings.data_dir).resolve()}")
     try:
         return db.start_embedded(settings.data_dir)
     except Exception as exc:  # pgserver raises plain exceptions with the server's log
@@ -130,25 +138,73 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     except QuestionnaireError as exc:
         click.echo("\n".join(p.message for p in exc.problems), err=True)
         fail("refusing to start with an invalid questionnaire")
-    url = database_url(settings)
+    # From here on every line on stderr is a log line: JSON, or text at a terminal.
+    log_config = logs.logging_config(settings)
+    logging.config.dictConfig(log_config)
+    log = logging.getLogger("survey")
+    url = database_url(settings, say=log.info)
     migrate_or_exit(url)
     settings = config.with_secret(settings)
-    # Workers are separate processes: hand them the resolved URL and secret by environment.
+    # Workers are separate processes: hand them the resolved URL and secret by environment,
+    # and a directory for their metric files (read before they import prometheus_client).
     os.environ["DATABASE_URL"] = url
     os.environ["SURVEY_SECRET"] = settings.secret or ""
+    metrics_dir, ours = _metrics_dir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     host = host or settings.host
     port = port or settings.port
-    click.echo(f"serving on http://{host}:{port}", err=True)
-    uvicorn.run(
-        "survey.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or settings.workers or os.cpu_count() or 1,
-        log_level="info",
-        access_log=False,
-        proxy_headers=False,
-    )
+    log.info("serving on http://%s:%s", host, port)
+    try:
+        uvicorn.run(
+            "survey.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers or settings.workers or os.cpu_count() or 1,
+            log_config=log_config,
+            log_level=settings.log_level,
+            # uvicorn's access log prints the client address; the app writes its own.
+            access_log=False,
+            proxy_headers=False,
+            ws="none",
+        )
+    finally:
+        if ours:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _metrics_dir() -> tuple[Path, bool]:
+    """Where the workers of this `survey serve` keep their metric files, emptied first.
+
+    PROMETHEUS_MULTIPROC_DIR if set (it must serve this one `survey serve` only), else a new
+    directory in the temp dir named by our pid, after removing those of servers that are no
+    longer running. Returns the directory and whether it is ours to remove at exit.
+    """
+    if configured := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        return directory, False
+    parent = Path(tempfile.gettempdir()) / f"survey-metrics-{os.getuid()}"
+    parent.mkdir(mode=0o700, exist_ok=True)
+    for old in parent.iterdir():
+        if old.name.isdigit() and not _running(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    directory = parent / str(os.getpid())
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700)
+    return directory, True
 
 
 # --- researcher tokens --------------------------------------------------------------------------

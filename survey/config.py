@@ -6,7 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -30,6 +30,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_size: Annotated[int, Meta(ge=1)] = 10
     # Redis for rate-limit counters; unset, they are kept in PostgreSQL.
     redis_url: str | None = None
+    # Log lines: JSON objects, text for people, or `auto` (text at a terminal, else JSON).
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # If set, GET /metrics needs `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
 
 
 # Setting name → environment variable. The README's settings table is checked against this.
@@ -44,6 +49,9 @@ ENVIRONMENT = {
     "db_timeout": "SURVEY_DB_TIMEOUT",
     "pool_size": "SURVEY_POOL_SIZE",
     "redis_url": "SURVEY_REDIS_URL",
+    "log_format": "SURVEY_LOG_FORMAT",
+    "log_level": "SURVEY_LOG_LEVEL",
+    "metrics_token": "SURVEY_METRICS_TOKEN",
 }
 
 

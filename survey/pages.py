@@ -441,7 +441,7 @@ async def show_form(state: State, slug: FromPath[str]) -> Template:
     return _form_page(questionnaire(state, slug), {}, [])
 
 
-@post("/q/{slug:str}", status_code=303)
+@post("/q/{slug:str}", status_code=303, opt={"submission": "web"})
 async def submit_form(state: State, db: Db, slug: FromPath[str], data: FormData) -> Response[Any]:
     """Score and store the answers, then show the result; on a problem, the form again."""
     loaded = questionnaire(state, slug)

@@ -95,6 +95,9 @@ def test_every_setting_is_read_from_its_variable():
         "SURVEY_DB_TIMEOUT": "2.5",
         "SURVEY_POOL_SIZE": "4",
         "SURVEY_REDIS_URL": "redis://cache:6379/1",
+        "SURVEY_LOG_FORMAT": "json",
+        "SURVEY_LOG_LEVEL": "debug",
+        "SURVEY_METRICS_TOKEN": "m3",
     }
     assert set(environ) == set(config.ENVIRONMENT.values())
 
