@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,9 @@ async def provide_db(state: State) -> AsyncGenerator[db.Connection, None]:
         yield conn
     except db.UNREACHABLE:
         # A connection the server dropped goes, rather than back to the pool for the next request.
-        conn.terminate()
+        # One whose socket closed asyncpg has already taken back: terminating it then raises.
+        with suppress(asyncpg.InterfaceError):
+            conn.terminate()
         raise
     finally:
         await pool.release(conn)
