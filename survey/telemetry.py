@@ -92,7 +92,9 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self.pool_max.set(pool_max)
+        # Label lookups take a lock: each series' children are kept at hand instead.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._submitted: dict[tuple[str, str, str], Any] = {}
 
     def observe(self, scope: HTTPScope, status: int, seconds: float) -> None:
         method = scope["method"] if scope["method"] in METHODS else "OTHER"
@@ -113,7 +115,11 @@ class Metrics:
             slug = scope["path_params"].get("slug")
             if slug in self.questionnaires:  # an unknown slug must not become a label
                 outcome = "accepted" if status < 400 else "rejected" if status < 500 else "failed"
-                self.submissions.labels(slug, source, outcome).inc()
+                counter = self._submitted.get((slug, source, outcome))
+                if counter is None:
+                    counter = self.submissions.labels(slug, source, outcome)
+                    self._submitted[slug, source, outcome] = counter
+                counter.inc()
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format: every worker's, in multiprocess mode."""
