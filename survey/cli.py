@@ -9,6 +9,7 @@ import logging.config
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -187,8 +188,8 @@ def _metrics_dir() -> tuple[Path, bool]:
     """Where the workers of this `survey serve` keep their metric files, emptied first.
 
     PROMETHEUS_MULTIPROC_DIR if set (it must serve this one `survey serve` only), else a new
-    directory in the temp dir named by our pid, after removing those of servers that are no
-    longer running. Returns the directory and whether it is ours to remove at exit.
+    private directory in the temp dir, `survey-metrics-PID-*`, after removing those of ours
+    whose server is no longer running. Returns the directory and whether to remove it at exit.
     """
     if configured := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         directory = Path(configured)
@@ -196,15 +197,13 @@ def _metrics_dir() -> tuple[Path, bool]:
         for stale in directory.glob("*.db"):
             stale.unlink()
         return directory, False
-    parent = Path(tempfile.gettempdir()) / f"survey-metrics-{os.getuid()}"
-    parent.mkdir(mode=0o700, exist_ok=True)
-    for old in parent.iterdir():
-        if old.name.isdigit() and not _running(int(old.name)):
+    for old in Path(tempfile.gettempdir()).glob("survey-metrics-*-*"):
+        pid = old.name.split("-")[2]
+        info = old.lstat()
+        mine = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+        if mine and pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
-    directory = parent / str(os.getpid())
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(mode=0o700)
-    return directory, True
+    return Path(tempfile.mkdtemp(prefix=f"survey-metrics-{os.getpid()}-")), True
 
 
 # --- researcher tokens --------------------------------------------------------------------------
@@ -458,13 +457,12 @@ def export(
 
     async def work(conn: db.Connection) -> int:
         total = await store.select_export_count(conn, slug, where)
-        written = 0
+        progress = exports.Progress()
         with _bar(total, f"exporting to {out}") as bar:
-            async for rows, chunk in exports.export_chunks(conn, loaded, where, fmt):
+            async for chunk in exports.export_chunks(conn, loaded, where, fmt, progress):
                 sink.write(chunk)
-                bar.update(rows)
-                written += rows
-        return written
+                bar.update(min(progress.rows, total) - bar.pos)
+        return progress.rows
 
     try:
         written = on_database(work)

@@ -110,6 +110,9 @@ def test_serve_writes_json_lines_with_request_ids_and_counts_across_workers(
             for _ in range(20):
                 assert get(f"{base}/healthz").status_code == 200
             metrics = get(f"{base}/metrics").text
+            [metrics_dir] = Path(tempfile.gettempdir()).glob(f"survey-metrics-{process.pid}-*")
+            assert metrics_dir.stat().st_mode & 0o777 == 0o700
+            assert list(metrics_dir.glob("*.db"))
 
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=20) in (0, -signal.SIGTERM)
@@ -155,9 +158,7 @@ def test_serve_writes_json_lines_with_request_ids_and_counts_across_workers(
     assert sample(metrics, "survey_submissions_total", outcome="rejected", **labels) == 1
     assert sample(metrics, "survey_db_pool_max") == 2 * 10  # two workers' pools
     # The metric files were in a directory of this server's own, removed when it stopped.
-    assert not (
-        Path(tempfile.gettempdir()) / f"survey-metrics-{os.getuid()}" / str(process.pid)
-    ).exists()
+    assert not metrics_dir.exists()
 
 
 @pytest.mark.parametrize("fmt", ["text"])
@@ -172,6 +173,11 @@ def test_serve_writes_text_lines_when_asked(empty_database_url, tmp_path, fmt):
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tmp_path / "serve.log"
+    # The metric files of a server that died without cleaning up: the next start removes them.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"survey-metrics-{dead.pid}-"))
+    (stale / "counter_1.db").write_bytes(b"")
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "survey", "serve", "--port", str(port), "--workers", "1"],
@@ -182,6 +188,7 @@ def test_serve_writes_text_lines_when_asked(empty_database_url, tmp_path, fmt):
         )
         try:
             wait_until_ready(process, f"http://127.0.0.1:{port}/readyz", log)
+            assert not stale.exists()
             get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "text-1"})
             metrics = get(f"http://127.0.0.1:{port}/metrics").text
             process.send_signal(signal.SIGTERM)
