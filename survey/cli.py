@@ -457,12 +457,13 @@ def export(
 
     async def work(conn: db.Connection) -> int:
         total = await store.select_export_count(conn, slug, where)
-        progress = exports.Progress()
+        written = 0
         with _bar(total, f"exporting to {out}") as bar:
-            async for chunk in exports.export_chunks(conn, loaded, where, fmt, progress):
+            async for rows, chunk in exports.export_chunks(conn, loaded, where, fmt):
                 sink.write(chunk)
-                bar.update(min(progress.rows, total) - bar.pos)
-        return progress.rows
+                bar.update(rows)
+                written += rows
+        return written
 
     try:
         written = on_database(work)
