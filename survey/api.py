@@ -26,6 +26,8 @@ from survey.errors import (
     MalformedBody,
     NotFound,
     Problem,
+    UnsupportedMediaType,
+    duplicate_key,
     problem_from_validation,
 )
 from survey.model import Loaded, Submission, submission_decoder
@@ -68,6 +70,7 @@ P400 = {400: problem(400, "Malformed JSON or a body of the wrong shape")}
 P401 = {401: problem(401, "No valid researcher token; see WWW-Authenticate")}
 P404 = {404: problem(404, "No such questionnaire or result")}
 P413 = {413: problem(413, "Body over 1 MB")}
+P415 = {415: problem(415, "A body that is not declared as JSON")}
 P422 = {422: problem(422, "Well-formed but invalid; every problem is listed in `errors`")}
 P429 = {429: problem(429, "Too many submissions; see Retry-After")}
 P503 = {503: problem(503, "The database is unavailable; see Retry-After")}
@@ -98,7 +101,13 @@ class SubmissionOperation(Operation):
 
     def __post_init__(self) -> None:
         self.request_body = RequestBody(
-            content={"application/json": OpenAPIMediaType(schema=SUBMISSION_SCHEMA)},
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=SUBMISSION_SCHEMA,
+                    # The README's: a valid (incomplete) response to the shipped questionnaire.
+                    example={"answers": {"say_why": 5, "no_note": 1}, "consent": True},
+                )
+            },
             required=True,
             description="Answers keyed by item id, and the consents.",
         )
@@ -113,11 +122,38 @@ def questionnaire(state: State, slug: str) -> Loaded:
 
 def decode_submission(body: bytes) -> Submission:
     try:
-        return submission_decoder.decode(body)
+        submission = submission_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise InvalidSubmission([problem_from_validation(exc)]) from exc
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"malformed JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise MalformedBody("malformed JSON: nested too deeply") from exc
+    duplicate = duplicate_key(body, SUBMISSION_FIELDS)
+    if duplicate is not None:
+        raise InvalidSubmission([duplicate])
+    return submission
+
+
+SUBMISSION_FIELDS = frozenset(Submission.__struct_fields__)
+
+
+def require_json(request: Request[Any, Any, Any]) -> None:
+    """415 for a body declared as anything but JSON; a body with no Content-Type is read as JSON.
+
+    A form or text/plain POST is what another site's page can send without asking (no CORS
+    preflight); the API takes what it documents.
+    """
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media_type = declared.partition(";")[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"the body must be JSON (Content-Type: application/json), not {media_type!r}"
+        )
 
 
 IdempotencyKey = Annotated[
@@ -154,7 +190,7 @@ class ApiController(Controller):
         "/questionnaires/{slug:str}/responses",
         status_code=201,
         operation_class=SubmissionOperation,
-        responses=P400 | P404 | P413 | P422 | P429 | P503,
+        responses=P400 | P404 | P413 | P415 | P422 | P429 | P503,
         opt={"submission": "api"},  # counted in survey_submissions_total
     )
     async def submit(
@@ -167,6 +203,7 @@ class ApiController(Controller):
     ) -> intake.Receipt:
         """Score and store one response; 201 only once it is committed."""
         loaded = questionnaire(state, slug)
+        require_json(request)
         body = await request.body()
         submission = decode_submission(body)
         # One INSERT, committed on its own before this returns: no BEGIN/COMMIT round trips.

@@ -13,7 +13,7 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, TooManyRequestsException
+from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components
@@ -31,8 +31,10 @@ from survey.errors import (
     InvalidSubmission,
     MalformedBody,
     NotFound,
+    Problem,
     SurveyError,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from survey.exports import ExportController
 from survey.model import Loaded
@@ -49,6 +51,7 @@ STATUS: dict[type[SurveyError], tuple[int, str]] = {
     Unauthorized: (401, "Unauthorized"),
     Forbidden: (403, "Forbidden"),
     NotFound: (404, "Not found"),
+    UnsupportedMediaType: (415, "Unsupported media type"),
     InvalidQuery: (422, "Invalid query"),
     InvalidSubmission: (422, "Invalid submission"),
     IdempotencyConflict: (422, "Idempotency-Key reused with a different body"),
@@ -102,7 +105,21 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     if pages.wants_html(request):
         return pages.error_page(request, exc.status_code, exc, headers)
     title = exc.detail if exc.status_code != 400 else "Bad request"
-    return problem_response(exc.status_code, title, exc.detail, None, headers or None)
+    return problem_response(exc.status_code, title, exc.detail, _fields(exc), headers or None)
+
+
+def _fields(exc: HTTPException) -> list[Problem] | None:
+    """The parameters Litestar's validation refused (its `extra`), named as the client sent them:
+    a header by its header name (`idempotency-key`), anything else by its own."""
+    if not isinstance(exc, ValidationException) or not isinstance(exc.extra, list):
+        return None
+    problems = []
+    for error in exc.extra:
+        if isinstance(error, dict) and "message" in error:
+            key = str(error.get("key", "$"))
+            field = key.replace("_", "-") if error.get("source") == "header" else key
+            problems.append(Problem(field, str(error["message"])))
+    return problems or None
 
 
 def on_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import msgspec
@@ -50,6 +51,10 @@ class MalformedBody(SurveyError):
     """A body that is not the JSON it should be."""
 
 
+class UnsupportedMediaType(SurveyError):
+    """A body sent as something other than the media type the route takes."""
+
+
 class IdempotencyConflict(SurveyError):
     """An Idempotency-Key reused with a different body."""
 
@@ -79,3 +84,35 @@ def problem_from_validation(exc: msgspec.ValidationError) -> Problem:
     assert match is not None  # the pattern matches any string
     path = (match["path"] or "").lstrip(".") or "$"
     return Problem(path, match["message"])
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen[key] = value
+    return seen
+
+
+def duplicate_key(body: bytes | str, fields: frozenset[str]) -> Problem | None:
+    """The first key a JSON object gives twice, in JSON that msgspec has already decoded.
+
+    RFC 8259 leaves duplicate names to the parser: msgspec keeps the last, others the first, so a
+    body with `"say_why": 1, "say_why": 5` could be scored as one answer and read back elsewhere
+    as the other. Such a body is refused instead. A top-level name in `fields` is reported as
+    itself; any other as an answer.
+    """
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except _Duplicate as exc:
+        field = exc.key if exc.key in fields else f"answers.{exc.key}"
+        return Problem(field, "is given more than once")
+    except (ValueError, RecursionError):
+        return None  # msgspec has decoded it: its own checks stand
+    return None

@@ -42,8 +42,8 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from survey import auth, db, intake, scoring, store
-from survey.api import P404, P422, P503, Db, problem, questionnaire
-from survey.errors import DatabaseUnavailable, Problem, problem_from_validation
+from survey.api import P404, P422, P503, SUBMISSION_FIELDS, Db, problem, questionnaire
+from survey.errors import DatabaseUnavailable, Problem, duplicate_key, problem_from_validation
 from survey.model import (
     Answer,
     ChoiceItem,
@@ -358,6 +358,11 @@ def read_submission(
         return [problem_from_validation(exc)]
     except msgspec.DecodeError as exc:
         return [Problem("$", f"malformed JSON: {str(exc).removeprefix('JSON is malformed: ')}")]
+    except RecursionError:
+        return [Problem("$", "malformed JSON: nested too deeply")]
+    duplicate = duplicate_key(line, SUBMISSION_FIELDS)
+    if duplicate is not None:
+        return [duplicate]
     q = loaded.definition
     problems = scoring.validate(q, submission)
     if problems:
