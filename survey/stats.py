@@ -111,7 +111,10 @@ def _day(value: str | None, field: str, problems: list[Problem]) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value[:10])
+        # The whole value: `2024-01-01' OR '1'='1` is not a date with something after it.
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
     except ValueError:
         problems.append(Problem(field, "must be a date, YYYY-MM-DD"))
         return None
