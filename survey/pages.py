@@ -32,7 +32,7 @@ from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 from plotly.offline import get_plotlyjs_version
 
-from survey import db, intake, scoring, store
+from survey import charts, db, intake, scoring, store
 from survey.api import Db
 from survey.config import Settings
 from survey.errors import InvalidSubmission, NotFound, Problem
@@ -372,7 +372,8 @@ def dimension_chart(q: Questionnaire, dimensions: list[DimensionView]) -> str:
                 name=name,
                 orientation="h",
                 x=[round(d.score or 0.0, 1) for d in group],
-                y=[d.name for d in group],
+                # Plotly reads a subset of HTML in labels; the author's text is shown as text.
+                y=[charts.text(d.name) for d in group],
                 marker={"color": colour},
                 text=[_score(d.score) for d in group],
                 textposition="outside",
@@ -388,7 +389,7 @@ def dimension_chart(q: Questionnaire, dimensions: list[DimensionView]) -> str:
         xaxis={"range": [0, 100], "title": {"text": "Score (0–100)"}, "fixedrange": True},
         yaxis={
             "categoryorder": "array",
-            "categoryarray": [d.name for d in reversed(shown)],
+            "categoryarray": [charts.text(d.name) for d in reversed(shown)],
             "automargin": True,
             "fixedrange": True,
         },
