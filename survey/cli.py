@@ -457,13 +457,12 @@ def export(
 
     async def work(conn: db.Connection) -> int:
         total = await store.select_export_count(conn, slug, where)
-        written = 0
+        progress = exports.Progress()
         with _bar(total, f"exporting to {out}") as bar:
-            async for rows, chunk in exports.export_chunks(conn, loaded, where, fmt):
+            async for chunk in exports.export_chunks(conn, loaded, where, fmt, progress):
                 sink.write(chunk)
-                bar.update(rows)
-                written += rows
-        return written
+                bar.update(min(progress.rows, total) - bar.pos)
+        return progress.rows
 
     try:
         written = on_database(work)

@@ -1,9 +1,11 @@
 """Responses in bulk: streamed CSV and JSONL exports, the NDJSON import, and demo data.
 
-Exports read a server-side cursor a batch at a time and encode each batch as it arrives, so memory
-stays flat however many rows there are. The import validates and scores every line with the pure
-core, as a single submission would be, and stores the good ones with COPY. Demo respondents are
-synthetic answer sets scored the same way. The HTTP routes and the CLI share all of it.
+PostgreSQL writes the CSV export itself (COPY … TO STDOUT) and its bytes pass through; the JSONL
+export reads a server-side cursor a batch at a time and encodes each batch as it arrives. Either
+way memory stays flat however many rows there are. The import validates and scores every line
+with the pure core, as a single submission would be, and stores the good ones with COPY. Demo
+respondents are synthetic answer sets scored the same way. The HTTP routes and the CLI share all
+of it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import csv
 import io
 import itertools
 import math
-import re
 import secrets
 import uuid
 from collections.abc import (
@@ -41,13 +42,12 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from survey import auth, db, intake, scoring, store
+from survey import auth, compress, db, intake, scoring, store, table
 from survey.api import P404, P422, P503, SUBMISSION_FIELDS, Db, problem, questionnaire
 from survey.errors import DatabaseUnavailable, Problem, duplicate_key, problem_from_validation
 from survey.model import (
     Answer,
     ChoiceItem,
-    LikertItem,
     Loaded,
     MultiChoiceItem,
     NumberItem,
@@ -73,139 +73,11 @@ _encode = msgspec.json.Encoder().encode
 
 # --- export --------------------------------------------------------------------------------------
 
-FIXED_COLUMNS = [
-    "id",
-    "created_at",
-    "version",
-    "source",
-    "complete",
-    "profile",
-    "index",
-    "quote_consent",
-]
 
-# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (OWASP).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
-
-
-def neutralise(cell: str) -> str:
-    """The cell with a leading `'` if a spreadsheet would take it for a formula.
-
-    That is a cell starting with = + - @, a tab or a carriage return (OWASP's CSV injection
-    list), unless the whole cell is a plain number as JSON writes one: `-3` and `-0.5` are
-    data, while `+1`, `-1+2` and `=1+1` are not numbers and are neutralised.
-    """
-    if cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(cell):
-        return "'" + cell
-    return cell
-
-
-def csv_header(q: Questionnaire) -> list[str]:
-    """Fixed columns, then `score.<dimension>` and `answer.<item>` in questionnaire order."""
-    return [
-        *FIXED_COLUMNS,
-        *(f"score.{d.id}" for d in q.dimensions),
-        *(f"answer.{i.id}" for i in q.items),
-    ]
-
-
-def _cell(value: object) -> object:
-    """An answer as a CSV cell: text neutralised, a multi_choice list joined with "; "."""
-    if isinstance(value, str):
-        return neutralise(value)
-    if isinstance(value, list):
-        return neutralise("; ".join(map(str, value)))
-    return value  # a number or None, which the csv module writes as repr() and ""
-
-
-class CsvLayout:
-    """How stored rows become CSV rows for one questionnaire.
-
-    Answers and scores are decoded straight into Structs with a typed field per item, so the
-    cells come out in column order without a lookup each, and only the text columns need a
-    look; numbers and None go to the csv module as they are. A row whose stored answers do not
-    fit the current item types (an item that changed type between versions) takes the slow,
-    general path.
-    """
-
-    def __init__(self, q: Questionnaire) -> None:
-        self.header = csv_header(q)
-        self.items = [i.id for i in q.items]
-        self.texts = [k for k, i in enumerate(q.items) if isinstance(i, ChoiceItem | TextItem)]
-        self.lists = [k for k, i in enumerate(q.items) if isinstance(i, MultiChoiceItem)]
-        types = {
-            LikertItem: int | None,
-            NumberItem: int | float | None,
-            ChoiceItem: str | None,
-            TextItem: str | None,
-            MultiChoiceItem: list[str] | None,
-        }
-        answers = msgspec.defstruct(
-            "Answers",
-            [(f"a{k}", types[type(i)], None) for k, i in enumerate(q.items)],
-            rename={f"a{k}": i.id for k, i in enumerate(q.items)},
-        )
-        scores = msgspec.defstruct(
-            "Scores",
-            [(f"d{k}", float | None, None) for k in range(len(q.dimensions))],
-            rename={f"d{k}": d.id for k, d in enumerate(q.dimensions)},
-        )
-        self.answers = msgspec.json.Decoder(answers)
-        self.scores = msgspec.json.Decoder(scores)
-
-    def rows(self, records: Iterable[asyncpg.Record]) -> list[list[object]]:
-        """The CSV rows of exported records, as store.select_export_batches reads them."""
-        astuple = msgspec.structs.astuple
-        decode_answers, decode_scores = self.answers.decode, self.scores.decode
-        out = []
-        for (
-            id,
-            created_at,
-            version,
-            source,
-            complete,
-            profile,
-            index,
-            scores,
-            answers,
-            quote,
-        ) in records:
-            try:
-                cells = list(astuple(decode_answers(answers)))
-            except msgspec.ValidationError:
-                stored = msgspec.json.decode(answers)
-                cells = [_cell(stored.get(i)) for i in self.items]
-            else:
-                for k in self.texts:
-                    if cells[k] is not None and cells[k].startswith(_FORMULA_START):
-                        cells[k] = neutralise(cells[k])
-                for k in self.lists:
-                    if cells[k] is not None:
-                        cells[k] = neutralise("; ".join(cells[k]))
-            out.append(
-                [
-                    id,
-                    created_at.isoformat(),
-                    version,
-                    source,
-                    "true" if complete else "false",
-                    profile,
-                    index,
-                    "true" if quote else "false",
-                    *astuple(decode_scores(scores)),
-                    *cells,
-                ]
-            )
-        return out
-
-    def chunk(self, records: Iterable[asyncpg.Record]) -> bytes:
-        return csv_chunk(self.rows(records))
-
-
-def csv_chunk(rows: Iterable[Iterable[object]]) -> bytes:
+def csv_line(cells: Iterable[object]) -> bytes:
+    """One CSV line as PostgreSQL's COPY writes them (quoted where needed, `\\n` ended)."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
     return buffer.getvalue().encode()
 
 
@@ -244,28 +116,90 @@ def jsonl_chunk(rows: Iterable[asyncpg.Record]) -> bytes:
     )
 
 
+@dataclass
+class Progress:
+    """How many rows an export has written so far: exact at the end, close before it (a CSV
+    row is counted by its line end, and a text answer may hold line breaks)."""
+
+    rows: int = 0
+
+
 async def export_chunks(
     conn: db.Connection,
     loaded: Loaded,
     where: ReportFilter,
     fmt: Format,
-    *,
-    batch: int = EXPORT_BATCH,
-) -> AsyncGenerator[tuple[int, bytes], None]:
-    """The export, encoded a batch at a time: (rows in the chunk, its bytes); CSV's header first."""
+    progress: Progress | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """The export's bytes, a chunk at a time; CSV's header first."""
+    progress = progress if progress is not None else Progress()
+    if fmt == "csv":
+        chunks = _csv_chunks(conn, loaded, where, progress)
+    else:
+        chunks = _jsonl_chunks(conn, loaded, where, progress)
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            yield chunk
+
+
+async def _csv_chunks(
+    conn: db.Connection, loaded: Loaded, where: ReportFilter, progress: Progress
+) -> AsyncGenerator[bytes, None]:
+    """PostgreSQL writes the rows (COPY … TO STDOUT); they pass through as they come."""
     q = loaded.definition
-    layout = CsvLayout(q) if fmt == "csv" else None
-    if layout is not None:
-        yield 0, csv_chunk([layout.header])
-    async with aclosing(store.select_export_batches(conn, q.slug, where, batch)) as batches:
+    yield csv_line(table.csv_header(q))
+    try:
+        versions = [
+            msgspec.convert(d, Questionnaire) for d in await store.select_definitions(conn, q.slug)
+        ]
+    except msgspec.ValidationError:
+        versions = None  # a version stored by an older release: write every cell the safe way
+    cells = table.answer_cells(q, versions)
+    # A few chunks in hand at most: COPY waits for the client to take them, so memory stays
+    # flat however fast PostgreSQL writes.
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=4)
+
+    async def put(chunk: bytes) -> None:
+        await queue.put(bytes(chunk))  # asyncpg hands over a bytearray it may reuse
+
+    async def copy() -> int:
+        # The end (or an error) is told by a None, which the reader is there to take; a
+        # cancelled COPY has no reader left, and tells nothing.
+        try:
+            rows = await store.copy_export_csv(
+                conn, q.slug, where, [d.id for d in q.dimensions], cells, put
+            )
+        except Exception:
+            await queue.put(None)
+            raise
+        await queue.put(None)
+        return rows
+
+    task = asyncio.ensure_future(copy())
+    try:
+        while (chunk := await queue.get()) is not None:
+            progress.rows += chunk.count(b"\n")
+            yield chunk
+        progress.rows = await task
+    finally:
+        if not task.done():
+            # The client went away: cancel the COPY (asyncpg asks the server to stop it).
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *db.UNREACHABLE):
+                await task
+
+
+async def _jsonl_chunks(
+    conn: db.Connection, loaded: Loaded, where: ReportFilter, progress: Progress
+) -> AsyncGenerator[bytes, None]:
+    batches = store.select_export_batches(conn, loaded.definition.slug, where, EXPORT_BATCH)
+    async with aclosing(batches):
         async for rows in batches:
             # In a thread: the event loop goes on serving other requests (and fetching the
             # next batch) while this one is encoded.
-            if layout is not None:
-                chunk = await asyncio.to_thread(layout.chunk, rows)
-            else:
-                chunk = await asyncio.to_thread(jsonl_chunk, rows)
-            yield len(rows), chunk
+            chunk = await asyncio.to_thread(jsonl_chunk, rows)
+            progress.rows += len(rows)
+            yield chunk
 
 
 async def _pooled_export(
@@ -281,7 +215,7 @@ async def _pooled_export(
     try:
         yield b""  # connected: the caller may now commit to a 200
         async with aclosing(export_chunks(conn, loaded, where, fmt)) as chunks:
-            async for _, chunk in chunks:
+            async for chunk in chunks:
                 yield chunk
     finally:
         await pool.release(conn)
@@ -293,15 +227,16 @@ async def _stream(state: State, request: Request[Any, Any, Any], slug: str, fmt:
     chunks = _pooled_export(state, loaded, where, fmt)
     await anext(chunks)  # a database that cannot be reached is a 503, not a cut-off 200
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    return Stream(
-        chunks,
-        media_type=MEDIA_TYPES[fmt],
-        headers={
-            "Content-Disposition": f'attachment; filename="{slug}-responses-{day}.{fmt}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{slug}-responses-{day}.{fmt}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Vary": "Accept-Encoding",
+    }
+    if compress.accepts_gzip(request.headers.get("accept-encoding", "")):
+        headers["Content-Encoding"] = "gzip"
+        chunks = compress.gzip_stream(chunks)
+    return Stream(chunks, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 # --- import --------------------------------------------------------------------------------------
@@ -729,6 +664,7 @@ class ExportController(Controller):
         "/{slug:str}/responses.csv",
         guards=[auth.requires_scope("reports")],
         media_type=MEDIA_TYPES["csv"],
+        opt={"precompressed": True},  # gzip_stream, at a level fit for bulk
         description=_EXPORT_DOC.format(what="row")
         + " Cells a spreadsheet would run as formulas start with `'`.",
         responses=P401 | P403 | P404 | P422 | P503,
@@ -743,6 +679,7 @@ class ExportController(Controller):
         "/{slug:str}/responses.jsonl",
         guards=[auth.requires_scope("reports")],
         media_type=MEDIA_TYPES["jsonl"],
+        opt={"precompressed": True},
         description=_EXPORT_DOC.format(what="JSON object per line"),
         responses=P401 | P403 | P404 | P422 | P503,
     )

@@ -32,7 +32,7 @@ from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 from plotly.offline import get_plotlyjs_version
 
-from survey import charts, db, intake, scoring, store
+from survey import charts, compress, db, intake, scoring, store
 from survey.api import Db
 from survey.config import Settings
 from survey.errors import InvalidSubmission, NotFound, Problem
@@ -180,7 +180,7 @@ async def static_asset(request: Request[Any, Any, Any], name: FromPath[str]) -> 
         "X-Content-Type-Options": "nosniff",
     }
     media_type = MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream")
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    if compress.accepts_gzip(request.headers.get("accept-encoding", "")):
         headers["Content-Encoding"] = "gzip"
         return Response(packed, media_type=media_type, headers=headers)
     return Response(raw, media_type=media_type, headers=headers)

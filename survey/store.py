@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import io
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -17,6 +17,7 @@ from survey import db
 from survey.errors import IdempotencyConflict, TokenExists
 from survey.model import Loaded
 from survey.stats import ReportFilter, ReportShape
+from survey.table import NEUTRALISE_PATTERN, Cell
 
 
 class NewResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -655,6 +656,74 @@ async def select_export_batches(
             # Let a fetch in flight finish (one batch at most) before the transaction ends.
             with contextlib.suppress(Exception):
                 await pending
+
+
+async def select_definitions(conn: db.Connection, slug: str) -> list[Any]:
+    """Every stored version's definition of a questionnaire, as JSON."""
+    rows = await conn.fetch(
+        "SELECT definition FROM questionnaire_version WHERE slug = $1 ORDER BY first_seen", slug
+    )
+    return [row["definition"] for row in rows]
+
+
+# One SQL expression for each way table.Cell writes an answer; `{k}` is the placeholder of
+# the item's id, `{p}` that of table.NEUTRALISE_PATTERN.
+_CELL_SQL: dict[Cell, str] = {
+    Cell.VERBATIM: "answers ->> {k}",
+    # ["a", "b"] → a; b: exact for the options that table.Cell.OPTIONS admits.
+    Cell.OPTIONS: """replace(btrim((answers -> {k})::text, '[]"'), '", "', '; ')""",
+    Cell.TEXT: "regexp_replace(answers ->> {k}, {p}, '''')",
+    Cell.ANY: """(SELECT regexp_replace(
+                     CASE jsonb_typeof(v)
+                         WHEN 'array' THEN (SELECT string_agg(e, '; ')
+                                              FROM jsonb_array_elements_text(v) AS e)
+                         ELSE v #>> '{{}}'
+                     END, {p}, '''')
+                    FROM (SELECT answers -> {k} AS v) AS cell)""",
+}
+
+
+async def copy_export_csv(
+    conn: db.Connection,
+    slug: str,
+    where: ReportFilter,
+    dimensions: list[str],
+    answers: list[tuple[str, Cell]],
+    output: Callable[[bytes], Coroutine[Any, Any, None]],
+) -> int:
+    """Have PostgreSQL write the selected responses as CSV rows, oldest first, to `output`.
+
+    The columns are table.csv_header's: booleans as true/false, times in ISO 8601 UTC, each
+    score, then each answer as `answers` says (a cell that could be a formula neutralised).
+    `output` is awaited with each chunk before more is read. Returns the number of rows.
+    """
+    condition, args = _export_where(slug, where)
+    pattern = ""
+    if any(cell in (Cell.TEXT, Cell.ANY) for _, cell in answers):
+        args.append(NEUTRALISE_PATTERN)
+        pattern = f"${len(args)}::text"
+    cells = []
+    for dimension in dimensions:
+        args.append(dimension)
+        cells.append(f"dimensions ->> ${len(args)}::text")
+    for item, cell in answers:
+        args.append(item)
+        cells.append(_CELL_SQL[cell].format(k=f"${len(args)}::text", p=pattern))
+    query = f"""
+        SELECT id,
+               to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+               version, source, CASE WHEN complete THEN 'true' ELSE 'false' END, profile,
+               index_score, CASE WHEN quote_consent THEN 'true' ELSE 'false' END,
+               {", ".join(cells)}
+          FROM response
+         WHERE {condition}
+         ORDER BY created_at
+    """
+    async with conn.transaction():
+        # As select_export_batches: the index in order, rather than a sort before any row.
+        await conn.execute("SET LOCAL enable_sort = off")
+        status = await conn.copy_from_query(query, *args, output=output, format="csv")
+    return int(status.split()[-1])
 
 
 class CopiedResponse(NamedTuple):
