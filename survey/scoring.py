@@ -26,11 +26,27 @@ def validate(q: Questionnaire, submission: Submission) -> list[Problem]:
     """Every problem with a submission at once; an empty list means it can be scored."""
     problems: list[Problem] = []
     plan = _plan(q)
-    for item_id in submission.answers:
+    answers = submission.answers
+    for item_id in answers:
         if item_id not in plan.by_id:
             problems.append(Problem(f"answers.{item_id}", "unknown item"))
-    for item in plan.all_items:
-        value = submission.answers.get(item.id)
+    for item, kind, allowed, limit in plan.checks:
+        value = answers.get(item.id)
+        # The common valid answers are recognised at once; anything else takes the general
+        # path below, which names what is wrong.
+        if kind is _SCALE:
+            if value.__class__ is int and value in allowed:
+                continue
+        elif kind is _OPTION:
+            if value.__class__ is str and value and value in allowed:
+                continue
+        elif (
+            kind is _TEXT
+            and isinstance(value, str)
+            and 0 < len(value) <= limit
+            and "\x00" not in value
+        ):
+            continue
         if _is_blank(value):
             if item.required:
                 problems.append(Problem(f"answers.{item.id}", "an answer is required"))
@@ -95,14 +111,13 @@ def _fmt(bound: float | None) -> str:
 
 def normalise(q: Questionnaire, answers: Mapping[str, Answer]) -> dict[str, Answer]:
     """Valid answers as stored: blanks dropped, whole floats on integer items made ints."""
-    items = _plan(q).by_id
+    plan = _plan(q)
+    items, integral = plan.by_id, plan.integral
     out: dict[str, Answer] = {}
     for item_id, value in answers.items():
-        item = items.get(item_id)
-        if item is None or _is_blank(value):
+        if item_id not in items or value is None or value == "" or value == []:
             continue
-        integral = isinstance(item, LikertItem) or (isinstance(item, NumberItem) and item.integer)
-        if integral and isinstance(value, float):
+        if value.__class__ is float and item_id in integral:
             value = int(value)
         out[item_id] = value
     return out
@@ -119,6 +134,22 @@ def keyed_value(points: list[int], value: int, reverse: bool) -> int:
     return min(points) + max(points) - value if reverse else value
 
 
+# What validate can check an item's answer against at once: a likert item's scale values, a
+# choice's options, a text item's length limit; other items take the general path.
+_SCALE, _OPTION, _TEXT, _OTHER = "scale", "option", "text", "other"
+
+
+def _check(q: Questionnaire, item: object) -> tuple[str, frozenset[object], int]:
+    """(kind, the values allowed, the length allowed) for validate's quick look."""
+    if isinstance(item, LikertItem):
+        return _SCALE, frozenset(q.scales[item.scale].points), 0
+    if isinstance(item, ChoiceItem):
+        return _OPTION, frozenset(item.options), 0
+    if isinstance(item, TextItem):
+        return _TEXT, frozenset(), item.max_length
+    return _OTHER, frozenset(), 0
+
+
 class _Plan:
     """What scoring needs from a questionnaire, worked out once: likert items as whole numbers."""
 
@@ -126,6 +157,13 @@ class _Plan:
         self.q = q  # kept alive, so the id() this plan is cached under stays its own
         self.all_items = q.items
         self.by_id = {item.id: item for item in self.all_items}
+        self.checks = [(item, *_check(q, item)) for item in self.all_items]
+        # Items whose answers are whole numbers: a whole float is stored as an int.
+        self.integral = frozenset(
+            item.id
+            for item in self.all_items
+            if isinstance(item, LikertItem) or (isinstance(item, NumberItem) and item.integer)
+        )
         self.dimensions = [d.id for d in q.dimensions]
         position = {d: n for n, d in enumerate(self.dimensions)}
         # (item id, dimension position, low, high, reverse, span)
@@ -170,9 +208,11 @@ def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
     answered = [0] * size
     for item_id, at, low, high, reverse, span in plan.items:
         value = answers.get(item_id)
-        if value is None or not _is_int(value):
-            continue
-        keyed = low + high - int(value) if reverse else int(value)  # type: ignore[arg-type]
+        if value.__class__ is not int:
+            if value is None or not _is_int(value):
+                continue
+            value = int(value)  # type: ignore[arg-type]
+        keyed = low + high - value if reverse else value
         by_span = sums[at]
         by_span[span] = by_span.get(span, 0) + keyed - low
         answered[at] += 1
