@@ -36,7 +36,7 @@ from survey.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from survey.exports import ExportController
+from survey.exports import ExportController, scoring_workers
 from survey.model import Loaded
 from survey.reports import ReportController
 
@@ -235,7 +235,12 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
         ],
         template_config=pages.template_config(),
         dependencies={"db": Provide(provide_db)},
-        lifespan=[lifespan, dashboard.figure_exporter, telemetry.sampler(metrics)],
+        lifespan=[
+            lifespan,
+            dashboard.figure_exporter,
+            scoring_workers,
+            telemetry.sampler(metrics),
+        ],
         state=state,
         exception_handlers={
             SurveyError: on_survey_error,

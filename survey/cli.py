@@ -404,7 +404,12 @@ def import_command(slug: str, file: BinaryIO) -> None:
                     bar.update(len(chunk))
                     yield chunk
 
-            return await exports.import_ndjson(conn, loaded, chunks())
+            pool = exports.scoring_pool()
+            try:
+                return await exports.import_ndjson(conn, loaded, chunks(), pool=pool)
+            finally:
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
 
     summary = on_database(work)
     for rejected in summary.rejected:

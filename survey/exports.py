@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import contextlib
 import csv
 import io
 import itertools
 import math
+import multiprocessing
+import os
 import secrets
 import uuid
 from collections.abc import (
@@ -27,16 +30,17 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from contextlib import aclosing
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from random import Random
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Litestar, Request, get, post
 from litestar.datastructures import State
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath
@@ -67,6 +71,7 @@ IMPORT_BATCH = 5_000
 IMPORT_MAX_BODY = 256 * 1024 * 1024
 MAX_LINE = 1024 * 1024  # one line is one submission: the submit API's body limit
 MAX_LISTED = 10_000  # rejected lines listed in an import summary; all are counted
+POOL_AFTER = 2  # batches of an import scored in a thread before the scoring pool takes over
 
 _encode = msgspec.json.Encoder().encode
 
@@ -360,26 +365,99 @@ def read_lines(
     return rows, rejected
 
 
+class ReadBatch(NamedTuple):
+    """A batch of lines read: the good ones as COPY text, and the rejected ones."""
+
+    copy: bytes
+    accepted: int
+    rejected: list[Rejected]
+
+
+_SEEN: dict[tuple[str, str], Loaded] = {}
+
+
+def read_batch(
+    loaded: Loaded, lines: list[tuple[int, bytes | None]], created_at: datetime
+) -> ReadBatch:
+    """read_lines, ready to COPY. Runs in a worker process of the scoring pool."""
+    # Each call brings its own copy of the questionnaire; scoring's plan is made once for it.
+    loaded = _SEEN.setdefault((loaded.definition.slug, loaded.version), loaded)
+    rows, rejected = read_lines(loaded, lines, created_at)
+    return ReadBatch(store.copy_text(rows), len(rows), rejected)
+
+
+def scoring_pool() -> ProcessPoolExecutor | None:
+    """Worker processes to score a large import on every core; None on a single core.
+
+    They start when the first large import needs them (from a fork server: never forked from
+    a process with threads) and stay for the next. Shut it down when done.
+    """
+    workers = os.cpu_count() or 1
+    if workers < 2:
+        return None
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+@asynccontextmanager
+async def scoring_workers(app: Litestar) -> AsyncGenerator[None, None]:
+    """Lifespan: the app's scoring pool for large imports, shut down with the app."""
+    pool = scoring_pool()
+    app.state.scoring_pool = pool
+    try:
+        yield
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
 async def import_ndjson(
     conn: db.Connection,
     loaded: Loaded,
     chunks: AsyncIterable[bytes],
     *,
     batch: int | None = None,
+    pool: Executor | None = None,
 ) -> ImportSummary:
-    """Validate, score and store NDJSON submissions in one transaction, COPY a batch at a time."""
-    accepted = rejected_count = 0
+    """Validate, score and store NDJSON submissions in one transaction, COPY a batch at a time.
+
+    The first batch is scored in a thread; later ones, in `pool` when given (a process per
+    core, a batch each), while the batch before is copied. Rows are copied in file order.
+    """
+    rejected_count = 0
     listed: list[Rejected] = []
     lines = _batched(lines_of(_without_bom(chunks), MAX_LINE), batch or IMPORT_BATCH)
+    loop = asyncio.get_running_loop()
+    in_flight: collections.deque[asyncio.Future[ReadBatch]] = collections.deque()
+    ahead = (os.cpu_count() or 1) if pool is not None else 1  # batches scored at once
+
+    async def copy_oldest() -> None:
+        nonlocal rejected_count
+        read = await in_flight.popleft()
+        rejected_count += len(read.rejected)
+        listed.extend(read.rejected[: max(0, MAX_LISTED - len(listed))])
+        await copier.copy(read.copy, read.accepted)
+
     async with conn.transaction(), _Copier(conn) as copier:
         created_at = await store.select_clock(conn)
-        async for numbered in lines:
-            # Scoring runs in a thread: the event loop stays free for other requests and
-            # for the COPY of the previous batch, which PostgreSQL works on meanwhile.
-            rows, rejected = await asyncio.to_thread(read_lines, loaded, numbered, created_at)
-            rejected_count += len(rejected)
-            listed += rejected[: max(0, MAX_LISTED - len(listed))]
-            await copier.copy(rows)
+        try:
+            async for number, numbered in enumerate_async(lines):
+                # The event loop stays free for other requests, and for the COPY of the
+                # previous batch, which PostgreSQL works on meanwhile. A small import is
+                # scored in a thread: starting the pool's processes would cost it more.
+                if pool is None or number < POOL_AFTER:
+                    work = asyncio.to_thread(read_batch, loaded, numbered, created_at)
+                    in_flight.append(asyncio.ensure_future(work))
+                else:
+                    in_flight.append(
+                        loop.run_in_executor(pool, read_batch, loaded, numbered, created_at)
+                    )
+                if len(in_flight) > ahead:
+                    await copy_oldest()
+            while in_flight:
+                await copy_oldest()
+        finally:
+            for future in in_flight:
+                future.cancel()
         accepted = await copier.done()
     return ImportSummary(accepted=accepted, rejected=listed, rejected_count=rejected_count)
 
@@ -392,9 +470,14 @@ class _Copier:
         self.copied = 0
         self.running: asyncio.Future[int] | None = None
 
-    async def copy(self, rows: list[store.CopiedResponse]) -> None:
+    async def copy(self, data: bytes, count: int) -> None:
         await self.done()
-        self.running = asyncio.ensure_future(store.copy_responses(self.conn, rows))
+
+        async def run() -> int:
+            await store.copy_responses(self.conn, data)
+            return count
+
+        self.running = asyncio.ensure_future(run())
 
     async def done(self) -> int:
         """Wait for the COPY in flight; the number of rows copied so far."""
@@ -410,6 +493,13 @@ class _Copier:
         # On an error, let a COPY in flight end before the transaction rolls back.
         with contextlib.suppress(Exception):
             await self.done()
+
+
+async def enumerate_async(items: AsyncIterable[Any]) -> AsyncIterator[tuple[int, Any]]:
+    number = 0
+    async for item in items:
+        yield number, item
+        number += 1
 
 
 async def _batched(
@@ -639,7 +729,7 @@ async def insert_demo(
         for _ in range(0, count, size):
             # Made in a thread while the previous batch is copied (see import_ndjson).
             rows = await asyncio.to_thread(plan.batch, rng, times, loaded, size)
-            await copier.copy(rows)
+            await copier.copy(await asyncio.to_thread(store.copy_text, rows), len(rows))
             if on_batch is not None:
                 on_batch(len(rows))
         return await copier.done()
@@ -706,4 +796,4 @@ class ExportController(Controller):
         with its line number and every problem with it, as the submit API would report them.
         """
         loaded = questionnaire(state, slug)
-        return await import_ndjson(db, loaded, request.stream())
+        return await import_ndjson(db, loaded, request.stream(), pool=state.scoring_pool)

@@ -767,15 +767,17 @@ def _copy_line(r: CopiedResponse) -> bytes:
     )
 
 
-async def copy_responses(conn: db.Connection, rows: list[CopiedResponse]) -> int:
-    """Store scored responses with one COPY; returns how many."""
-    if not rows:
-        return 0
-    data = b"\n".join(map(_copy_line, rows)) + b"\n"
-    await conn.copy_to_table(
-        "response", source=io.BytesIO(data), columns=_COPY_COLUMNS, format="text"
-    )
-    return len(rows)
+def copy_text(rows: list[CopiedResponse]) -> bytes:
+    """Scored responses in COPY's text format, for copy_responses (pure: made anywhere)."""
+    return b"".join([_copy_line(row) + b"\n" for row in rows])
+
+
+async def copy_responses(conn: db.Connection, data: bytes) -> None:
+    """Store scored responses, as copy_text wrote them, with one COPY."""
+    if data:
+        await conn.copy_to_table(
+            "response", source=io.BytesIO(data), columns=_COPY_COLUMNS, format="text"
+        )
 
 
 async def select_clock(conn: db.Connection) -> datetime:

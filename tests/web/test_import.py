@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from survey import auth, exports, scoring
+from survey import auth, exports, scoring, store
 from survey.model import Submission
 
 pytestmark = pytest.mark.anyio
@@ -296,3 +296,36 @@ async def test_a_body_announced_over_the_import_limit_is_413_before_it_is_read(a
 
     assert sent[0]["status"] == 413
     assert await conn.fetchval("SELECT count(*) FROM response") == 0
+
+
+async def test_a_large_import_scored_in_worker_processes_stores_the_same_rows_in_file_order(
+    conn, questionnaires
+):
+    # Batches of 7 lines: the first POOL_AFTER in a thread, the rest in the scoring pool.
+    loaded = questionnaires["teamwork"]
+    await store.insert_questionnaire_versions(conn, [loaded])
+    body = "\n".join(
+        line(teamwork(n % 6 + 1, team_size=n)) if n % 10 else "nope" for n in range(1, 141)
+    ).encode()
+
+    async def chunks():
+        yield body
+
+    pool = exports.scoring_pool()
+    assert pool is not None  # this machine has more than one core
+    try:
+        summary = await exports.import_ndjson(conn, loaded, chunks(), batch=7, pool=pool)
+    finally:
+        pool.shutdown()
+
+    assert summary.accepted == 126
+    assert [r.line for r in summary.rejected] == list(range(10, 141, 10))
+    rows = await conn.fetch(
+        "SELECT answers, dimensions, index_score FROM response ORDER BY created_at"
+    )
+    sizes = [n for n in range(1, 141) if n % 10]
+    assert [row["answers"]["team_size"] for row in rows] == sizes  # in the file's order
+    for row, n in zip(rows, sizes, strict=True):
+        expected = scoring.score(loaded.definition, teamwork(n % 6 + 1, team_size=n))
+        assert row["index_score"] == expected.index
+        assert row["dimensions"] == expected.dimensions
