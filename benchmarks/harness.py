@@ -63,7 +63,8 @@ def server(factory: str, env: dict[str, str], workers: int = 1) -> Iterator[str]
         sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT)
+    quiet = {"SURVEY_LOG_LEVEL": "warning"}  # no access lines: the benchmark reads stdout
+    process = subprocess.Popen(command, env={**os.environ, **quiet, **env}, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -101,3 +102,30 @@ def hey(
     statuses = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
     figures.update({f"status_{k}": float(v) for k, v in statuses.items()})
     return figures
+
+
+def paced(
+    url: str, body: Path, *, seconds: int, rate: float, clients: int = 50
+) -> dict[str, float]:
+    """`clients` connections, each pausing a random think time between requests (wrk and
+    benchmarks/paced.lua), for about `rate` requests/s overall; requests/s and latency in ms.
+
+    hey's `-q` paces each connection by its own ticker, and the tickers start together: 50
+    connections send 50 requests in the same instant, ten times a second, which measures the
+    queue behind a burst rather than latency at a steady rate.
+    """
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    think_ms = max(1000 * clients / rate - 5, 1)  # less the ~5 ms a request itself takes
+    command = ["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
+               "-s", str(ROOT / "benchmarks" / "paced.lua"), url]  # fmt: skip
+    env = {**os.environ, "THINK_MS": f"{think_ms:.1f}", "BODY_FILE": str(body)}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    found = dict(re.findall(r"(\w+)=([\d.]+)", out.split("PACED", 1)[1]))
+    return {
+        "rps": float(found["requests"]) / float(found["seconds"]),
+        "p50_ms": float(found["p50_us"]) / 1000,
+        "p99_ms": float(found["p99_us"]) / 1000,
+        "errors": float(found["errors"]),
+        "non2xx": float(found["non2xx"]),
+    }
