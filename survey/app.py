@@ -20,7 +20,19 @@ from litestar.openapi.spec import Components
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Message, Scope
 
-from survey import auth, dashboard, db, loader, login, migrate, pages, ratelimit, store, telemetry
+from survey import (
+    auth,
+    dashboard,
+    db,
+    loader,
+    login,
+    logs,
+    migrate,
+    pages,
+    ratelimit,
+    store,
+    telemetry,
+)
 from survey.api import P503, ApiController, Health, ProblemDetails
 from survey.config import Settings
 from survey.errors import (
@@ -124,7 +136,8 @@ def _fields(exc: HTTPException) -> list[Problem] | None:
 
 def on_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The traceback goes to the log, never to the client.
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    path = logs.logged_path(request.scope)  # a result link's token stays out of the log
+    log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     if pages.wants_html(request):
         return pages.error_page(request, 500)
     return problem_response(500, "Internal server error")

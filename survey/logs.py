@@ -8,6 +8,7 @@ access lines. Nothing a respondent typed, no query string and no client address 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from survey.config import Settings
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 # Path parameters that are secrets (the private result link): never written to a log.
 SECRET_PARAMS = ("token",)
+# Paths that carry a respondent's private result token, whatever follows it.
+_RESULT_PATH = re.compile(r"^(/r/|/api/v1/results/)[^/]+")
 
 access_log = logging.getLogger("survey.access")
 
@@ -116,7 +119,8 @@ def logging_config(settings: Settings) -> dict[str, Any]:
 
 def logged_path(scope: Scope) -> str:
     """The path as logged: no query string, secrets masked, bounded and printable."""
-    path: str = scope["path"]
+    # By the path's shape too: a 404 or 405 is answered before any path parameter is parsed.
+    path: str = _RESULT_PATH.sub(r"\1***", scope["path"])
     params = scope.get("path_params")
     if params:
         for name in SECRET_PARAMS:

@@ -263,3 +263,19 @@ async def test_with_a_metrics_token_metrics_need_it(settings, questionnaires):
     assert missing.headers["www-authenticate"].startswith("Bearer")
     assert right.status_code == 200
     assert "survey_http_requests_total" in right.text
+
+
+async def test_a_result_token_is_masked_even_where_no_route_parsed_it(client, log_lines):
+    token = f"S3cr3t{secrets.token_hex(12)}"
+
+    answers = [
+        await client.get(f"/r/{token}/delete"),  # a link preview fetching the delete link
+        await client.patch(f"/r/{token}"),
+        await client.put(f"/api/v1/results/{token}"),
+        await client.get(f"/api/v1/results/{token}/more"),
+    ]
+
+    assert [a.status_code for a in answers] == [405, 405, 405, 404]
+    assert token not in json.dumps(log_lines())
+    paths = [line["path"] for line in log_lines() if line["logger"] == "survey.access"]
+    assert paths == ["/r/***/delete", "/r/***", "/api/v1/results/***", "/api/v1/results/***/more"]
