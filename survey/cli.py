@@ -409,7 +409,7 @@ def import_command(slug: str, file: BinaryIO) -> None:
                 return await exports.import_ndjson(conn, loaded, chunks(), pool=pool)
             finally:
                 if pool is not None:
-                    pool.shutdown(cancel_futures=True)
+                    pool.shutdown()
 
     summary = on_database(work)
     for rejected in summary.rejected:

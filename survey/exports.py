@@ -30,7 +30,8 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from typing import Any, Literal, NamedTuple
 import asyncpg
 import msgspec
 from litestar import Controller, Litestar, Request, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath
@@ -153,13 +155,14 @@ async def _csv_chunks(
     """PostgreSQL writes the rows (COPY … TO STDOUT); they pass through as they come."""
     q = loaded.definition
     yield csv_line(table.csv_header(q))
-    try:
-        versions = [
-            msgspec.convert(d, Questionnaire) for d in await store.select_definitions(conn, q.slug)
-        ]
-    except msgspec.ValidationError:
-        versions = None  # a version stored by an older release: write every cell the safe way
-    cells = table.answer_cells(q, versions)
+
+    def cells(definitions: list[Any]) -> list[tuple[str, table.Cell]]:
+        try:
+            versions = [msgspec.convert(d, Questionnaire) for d in definitions]
+        except msgspec.ValidationError:
+            return table.answer_cells(q, None)  # stored by an older release: all the safe way
+        return table.answer_cells(q, versions)
+
     # A few chunks in hand at most: COPY waits for the client to take them, so memory stays
     # flat however fast PostgreSQL writes.
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=4)
@@ -188,10 +191,14 @@ async def _csv_chunks(
         progress.rows = await task
     finally:
         if not task.done():
-            # The client went away: cancel the COPY (asyncpg asks the server to stop it).
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *db.UNREACHABLE):
-                await task
+            # The client went away. A cancelled COPY leaves asyncpg unable to roll back until
+            # the server has stopped it; closing the connection stops it at once (the server
+            # rolls back) and the pool opens a fresh one when it needs it.
+            conn.terminate()
+            task.cancel()  # were it waiting for room in the queue
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # it failed because its connection closed: nothing to tell
 
 
 async def _jsonl_chunks(
@@ -209,21 +216,42 @@ async def _jsonl_chunks(
 
 async def _pooled_export(
     state: State, loaded: Loaded, where: ReportFilter, fmt: Format
-) -> AsyncIterator[bytes]:
-    # The request's own connection goes back to the pool when the handler returns, before the
-    # body is sent; the stream borrows one of its own for as long as it runs.
+) -> AsyncGenerator[bytes, None]:
+    """The export's chunks, made by a task of their own on a connection of their own.
+
+    The request's own connection goes back to the pool when the handler returns, before the
+    body is sent, so the export borrows another. A client that hangs up gets the request
+    cancelled again at every step of its cleanup; the export's task is cancelled once, so it
+    ends its COPY, rolls its transaction back and gives the connection back in good order.
+    """
     pool: asyncpg.Pool = state.pool
     try:
         conn = await pool.acquire(timeout=state.settings.db_timeout)
     except db.UNAVAILABLE as exc:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+    # A few chunks in hand at most, so memory stays flat however fast the export is made.
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=2)
+
+    async def produce() -> None:
+        try:
+            async with aclosing(export_chunks(conn, loaded, where, fmt)) as chunks:
+                async for chunk in chunks:
+                    await queue.put(chunk)
+            await queue.put(None)
+        except Exception as exc:  # for the reader to raise
+            await queue.put(exc)
+        finally:
+            await pool.release(conn)
+
+    producer = asyncio.ensure_future(produce())
     try:
         yield b""  # connected: the caller may now commit to a 200
-        async with aclosing(export_chunks(conn, loaded, where, fmt)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
-        await pool.release(conn)
+        producer.cancel()  # a no-op once it is done
 
 
 async def _stream(state: State, request: Request[Any, Any, Any], slug: str, fmt: Format) -> Stream:
@@ -241,7 +269,14 @@ async def _stream(state: State, request: Request[Any, Any, Any], slug: str, fmt:
     if compress.accepts_gzip(request.headers.get("accept-encoding", "")):
         headers["Content-Encoding"] = "gzip"
         chunks = compress.gzip_stream(chunks)
-    return Stream(chunks, media_type=MEDIA_TYPES[fmt], headers=headers)
+    # Litestar stops reading the stream when the client hangs up, but leaves it open: close
+    # it after the response, so the export's connection goes back to the pool at once.
+    return Stream(
+        chunks,
+        media_type=MEDIA_TYPES[fmt],
+        headers=headers,
+        background=BackgroundTask(chunks.aclose),
+    )
 
 
 # --- import --------------------------------------------------------------------------------------
@@ -386,16 +421,44 @@ def read_batch(
     return ReadBatch(store.copy_text(rows), len(rows), rejected)
 
 
-def scoring_pool() -> ProcessPoolExecutor | None:
-    """Worker processes to score a large import on every core; None on a single core.
+class ScoringPool:
+    """Worker processes that score a large import's batches on every core.
 
     They start when the first large import needs them (from a fork server: never forked from
-    a process with threads) and stay for the next. Shut it down when done.
+    a process with threads) and stay for the next. A pool whose worker died (killed, out of
+    memory) is replaced, and the batch it lost is scored in a thread instead.
     """
-    workers = os.cpu_count() or 1
-    if workers < 2:
-        return None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        return ProcessPoolExecutor(self.workers, mp_context=context)
+
+    async def read(
+        self, loaded: Loaded, lines: list[tuple[int, bytes | None]], created_at: datetime
+    ) -> ReadBatch:
+        executor = self.executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, read_batch, loaded, lines, created_at
+            )
+        except BrokenProcessPool:
+            if executor is self.executor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self.executor = self._start()
+            return await asyncio.to_thread(read_batch, loaded, lines, created_at)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        self.executor.shutdown(wait=wait, cancel_futures=True)
+
+
+def scoring_pool(workers: int | None = None) -> ScoringPool | None:
+    """A scoring pool with a worker per core; None on a single core, where it cannot help."""
+    workers = workers or os.cpu_count() or 1
+    return ScoringPool(workers) if workers > 1 else None
 
 
 @asynccontextmanager
@@ -407,7 +470,7 @@ async def scoring_workers(app: Litestar) -> AsyncGenerator[None, None]:
         yield
     finally:
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False)
 
 
 async def import_ndjson(
@@ -416,7 +479,7 @@ async def import_ndjson(
     chunks: AsyncIterable[bytes],
     *,
     batch: int | None = None,
-    pool: Executor | None = None,
+    pool: ScoringPool | None = None,
 ) -> ImportSummary:
     """Validate, score and store NDJSON submissions in one transaction, COPY a batch at a time.
 
@@ -426,9 +489,8 @@ async def import_ndjson(
     rejected_count = 0
     listed: list[Rejected] = []
     lines = _batched(lines_of(_without_bom(chunks), MAX_LINE), batch or IMPORT_BATCH)
-    loop = asyncio.get_running_loop()
     in_flight: collections.deque[asyncio.Future[ReadBatch]] = collections.deque()
-    ahead = (os.cpu_count() or 1) if pool is not None else 1  # batches scored at once
+    ahead = pool.workers if pool is not None else 1  # batches scored at once
 
     async def copy_oldest() -> None:
         nonlocal rejected_count
@@ -446,11 +508,9 @@ async def import_ndjson(
                 # scored in a thread: starting the pool's processes would cost it more.
                 if pool is None or number < POOL_AFTER:
                     work = asyncio.to_thread(read_batch, loaded, numbered, created_at)
-                    in_flight.append(asyncio.ensure_future(work))
                 else:
-                    in_flight.append(
-                        loop.run_in_executor(pool, read_batch, loaded, numbered, created_at)
-                    )
+                    work = pool.read(loaded, numbered, created_at)
+                in_flight.append(asyncio.ensure_future(work))
                 if len(in_flight) > ahead:
                     await copy_oldest()
             while in_flight:

@@ -675,8 +675,9 @@ _CELL_SQL: dict[Cell, str] = {
     Cell.TEXT: "regexp_replace(answers ->> {k}, {p}, '''')",
     Cell.ANY: """(SELECT regexp_replace(
                      CASE jsonb_typeof(v)
-                         WHEN 'array' THEN (SELECT string_agg(e, '; ')
-                                              FROM jsonb_array_elements_text(v) AS e)
+                         WHEN 'array' THEN (SELECT string_agg(e, '; ' ORDER BY n)
+                                              FROM jsonb_array_elements_text(v)
+                                                   WITH ORDINALITY AS list(e, n))
                          ELSE v #>> '{{}}'
                      END, {p}, '''')
                     FROM (SELECT answers -> {k} AS v) AS cell)""",
@@ -688,15 +689,30 @@ async def copy_export_csv(
     slug: str,
     where: ReportFilter,
     dimensions: list[str],
-    answers: list[tuple[str, Cell]],
+    answer_cells: Callable[[list[Any]], list[tuple[str, Cell]]],
     output: Callable[[bytes], Coroutine[Any, Any, None]],
 ) -> int:
     """Have PostgreSQL write the selected responses as CSV rows, oldest first, to `output`.
 
     The columns are table.csv_header's: booleans as true/false, times in ISO 8601 UTC, each
-    score, then each answer as `answers` says (a cell that could be a formula neutralised).
-    `output` is awaited with each chunk before more is read. Returns the number of rows.
+    score, then each answer as `answer_cells` says when given every stored version's
+    definition (a cell that could be a formula neutralised). The definitions and the rows are
+    read in one snapshot, so no response to a version it did not see can slip in. `output` is
+    awaited with each chunk before more is read. Returns the number of rows.
     """
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        answers = answer_cells(await select_definitions(conn, slug))
+        return await _copy_export_csv(conn, slug, where, dimensions, answers, output)
+
+
+async def _copy_export_csv(
+    conn: db.Connection,
+    slug: str,
+    where: ReportFilter,
+    dimensions: list[str],
+    answers: list[tuple[str, Cell]],
+    output: Callable[[bytes], Coroutine[Any, Any, None]],
+) -> int:
     condition, args = _export_where(slug, where)
     pattern = ""
     if any(cell in (Cell.TEXT, Cell.ANY) for _, cell in answers):
@@ -719,10 +735,9 @@ async def copy_export_csv(
          WHERE {condition}
          ORDER BY created_at
     """
-    async with conn.transaction():
-        # As select_export_batches: the index in order, rather than a sort before any row.
-        await conn.execute("SET LOCAL enable_sort = off")
-        status = await conn.copy_from_query(query, *args, output=output, format="csv")
+    # As select_export_batches: the index in order, rather than a sort before any row.
+    await conn.execute("SET LOCAL enable_sort = off")
+    status = await conn.copy_from_query(query, *args, output=output, format="csv")
     return int(status.split()[-1])
 
 
