@@ -10,19 +10,52 @@ greyscale print by lightness.
 from __future__ import annotations
 
 import html
+import importlib
 import textwrap
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import plotly.graph_objects as go
-from plotly.colors import sample_colorscale
-from plotly.subplots import make_subplots
 
 from survey.stats import Distribution, ItemStats, Quote, Report, Segment
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+else:
+
+    class _OnFirstUse:
+        """A module imported when first used: plotly takes half a second to import, which
+        each `survey serve` worker would otherwise spend before it could answer."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def __getattr__(self, attribute: str) -> Any:
+            return getattr(importlib.import_module(self._name), attribute)
+
+    go = _OnFirstUse("plotly.graph_objects")
+
+
+def sample_colorscale(*args: Any, **kwargs: Any) -> Any:
+    from plotly.colors import sample_colorscale
+
+    return sample_colorscale(*args, **kwargs)
+
+
+def make_subplots(*args: Any, **kwargs: Any) -> go.Figure:
+    from plotly.subplots import make_subplots
+
+    return make_subplots(*args, **kwargs)
+
+
+def load_plotly() -> None:
+    """Import plotly now (in a thread, after start-up, so the first chart is not slow)."""
+    importlib.import_module("plotly.graph_objects")
+    importlib.import_module("plotly.subplots")
+
 
 FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif", "size": 13}
 INK = "#1f2937"

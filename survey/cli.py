@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Literal, TypeVar
 import click
 import msgspec
 
-from survey import auth, config, db, loader, logs, migrate, stats, store
+from survey import config, db, loader, logs, migrate, stats, store
 from survey.config import Settings
 from survey.errors import DatabaseUnavailable, QuestionnaireError, TokenExists
 from survey.model import Loaded
@@ -235,6 +235,8 @@ def token_create(name: str, scope: str) -> None:
             "1 to 100 letters, digits and . _ @ -, starting with a letter or digit",
             param_hint="NAME",
         )
+    from survey import auth  # Litestar comes with it: not for `survey serve`'s parent
+
     try:
         scopes = auth.parse_scopes(scope)
     except ValueError as exc:

@@ -14,11 +14,9 @@ import functools
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import kaleido
-import plotly.graph_objects as go
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.params import FromPath
@@ -27,10 +25,14 @@ from markupsafe import Markup
 
 from survey import auth, charts, stats
 from survey.api import Db
+from survey.charts import go
 from survey.errors import InvalidQuery, NotFound, Problem
 from survey.model import ChoiceItem, Loaded
 from survey.pages import PLOTLY_JS, STATIC, environment, questionnaire, secure
 from survey.reports import load_report
+
+if TYPE_CHECKING:
+    import kaleido  # imported when the first figure is rendered: it takes a third of a second
 
 FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
 FILTER_NAMES = ("from", "to", "version", "include_demo")
@@ -180,6 +182,8 @@ class FigureExporter:
         opts = {"format": fmt, "width": charts.WIDTH, "height": figure.layout.height or 500}
         async with self._lock:  # one tab: requests take turns
             if self._kaleido is None:
+                import kaleido
+
                 browser = kaleido.Kaleido(n=1, timeout=60, plotlyjs=str(PLOTLY_JS), mathjax=False)
                 await browser.open()
                 self._kaleido = browser
@@ -202,12 +206,15 @@ class FigureExporter:
 
 @asynccontextmanager
 async def figure_exporter(app: Litestar) -> AsyncGenerator[None, None]:
-    """Lifespan: the app's FigureExporter, whose browser closes with the app."""
+    """Lifespan: the app's FigureExporter, whose browser closes with the app; plotly is
+    imported meanwhile in a thread, so the app answers before it is loaded."""
     exporter = FigureExporter()
     app.state.figure_exporter = exporter
+    loading = asyncio.get_running_loop().run_in_executor(None, charts.load_plotly)
     try:
         yield
     finally:
+        await loading
         await exporter.close()
 
 

@@ -12,12 +12,14 @@ import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar.types import Scope
 
 from survey.config import Settings
+
+if TYPE_CHECKING:
+    from litestar.types import Scope  # Litestar is not for `survey serve`'s parent process
 
 # The id of the request being handled, for every log line written while handling it.
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)

@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 import msgspec
 import plotly
-import plotly.graph_objects as go
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
@@ -34,6 +33,7 @@ from plotly.offline import get_plotlyjs_version
 
 from survey import charts, compress, db, intake, scoring, store
 from survey.api import Db
+from survey.charts import go
 from survey.config import Settings
 from survey.errors import InvalidSubmission, NotFound, Problem
 from survey.model import (
