@@ -431,7 +431,7 @@ class ScoringPool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.executor = self._start()
+        self.executor: ProcessPoolExecutor | None = None
 
     def _start(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
@@ -440,6 +440,8 @@ class ScoringPool:
     async def read(
         self, loaded: Loaded, lines: list[tuple[int, bytes | None]], created_at: datetime
     ) -> ReadBatch:
+        if self.executor is None:
+            self.executor = self._start()
         executor = self.executor
         try:
             return await asyncio.get_running_loop().run_in_executor(
@@ -452,7 +454,8 @@ class ScoringPool:
             return await asyncio.to_thread(read_batch, loaded, lines, created_at)
 
     def shutdown(self, *, wait: bool = True) -> None:
-        self.executor.shutdown(wait=wait, cancel_futures=True)
+        if self.executor is not None:
+            self.executor.shutdown(wait=wait, cancel_futures=True)
 
 
 def scoring_pool(workers: int | None = None) -> ScoringPool | None:
