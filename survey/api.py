@@ -30,7 +30,7 @@ from survey.errors import (
     duplicate_key,
     problem_from_validation,
 )
-from survey.model import Loaded, Submission, submission_decoder
+from survey.model import Loaded, Submission, parse_submission
 
 # The per-request connection lent by the pool, provided by app.provide_db.
 Db = NamedDependency[PoolConnectionProxy]
@@ -122,14 +122,14 @@ def questionnaire(state: State, slug: str) -> Loaded:
 
 def decode_submission(body: bytes) -> Submission:
     try:
-        submission = submission_decoder.decode(body)
+        submission, decoded = parse_submission(body)
     except msgspec.ValidationError as exc:
         raise InvalidSubmission([problem_from_validation(exc)]) from exc
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"malformed JSON: {exc}") from exc
     except RecursionError as exc:
         raise MalformedBody("malformed JSON: nested too deeply") from exc
-    duplicate = duplicate_key(body, SUBMISSION_FIELDS)
+    duplicate = duplicate_key(body, SUBMISSION_FIELDS, decoded)
     if duplicate is not None:
         raise InvalidSubmission([duplicate])
     return submission

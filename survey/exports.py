@@ -59,7 +59,7 @@ from survey.model import (
     NumberItem,
     Questionnaire,
     TextItem,
-    submission_decoder,
+    parse_submission,
 )
 from survey.reports import report_filter
 from survey.stats import ReportFilter
@@ -328,14 +328,14 @@ def read_submission(
 ) -> store.CopiedResponse | list[Problem]:
     """One NDJSON line, a submission as the submit API takes it: a row to store, or its problems."""
     try:
-        submission = submission_decoder.decode(line)
+        submission, decoded = parse_submission(line)
     except msgspec.ValidationError as exc:
         return [problem_from_validation(exc)]
     except msgspec.DecodeError as exc:
         return [Problem("$", f"malformed JSON: {str(exc).removeprefix('JSON is malformed: ')}")]
     except RecursionError:
         return [Problem("$", "malformed JSON: nested too deeply")]
-    duplicate = duplicate_key(line, SUBMISSION_FIELDS)
+    duplicate = duplicate_key(line, SUBMISSION_FIELDS, decoded)
     if duplicate is not None:
         return [duplicate]
     q = loaded.definition

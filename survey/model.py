@@ -207,3 +207,17 @@ class Score(Struct, frozen=True):
 
 
 submission_decoder = msgspec.json.Decoder(Submission)
+_json_decoder = msgspec.json.Decoder()
+
+
+def parse_submission(body: bytes) -> tuple[Submission, Any]:
+    """A submission, and the plain JSON it was read from (for errors.duplicate_key to count).
+
+    Raises msgspec's errors; a ValidationError names the field as the typed decoder does.
+    """
+    try:
+        decoded = _json_decoder.decode(body)
+        return msgspec.convert(decoded, Submission), decoded
+    except msgspec.ValidationError:
+        submission_decoder.decode(body)  # raises the error that names the field
+        raise

@@ -30,6 +30,8 @@ from survey.model import Loaded
 
 # Shared machines and CI vary in speed: a per-example deadline only makes property tests flaky.
 hypothesis_settings.register_profile("survey", deadline=None)
+# `pytest --hypothesis-profile=thorough` tries 50 times as many examples, to look harder.
+hypothesis_settings.register_profile("thorough", deadline=None, max_examples=5000)
 hypothesis_settings.load_profile("survey")
 
 ROOT = Path(__file__).resolve().parent.parent
