@@ -27,10 +27,13 @@ def validate(q: Questionnaire, submission: Submission) -> list[Problem]:
     problems: list[Problem] = []
     plan = _plan(q)
     answers = submission.answers
-    for item_id in answers:
-        if item_id not in plan.by_id:
-            problems.append(Problem(f"answers.{item_id}", "unknown item"))
-    for item, kind, allowed, limit in plan.checks:
+    if not answers.keys() <= plan.by_id.keys():
+        unknown = [i for i in answers if i not in plan.by_id]
+        problems += [Problem(f"answers.{i}", "unknown item") for i in unknown]
+    # Every likert item answered with one of its scale's values, the usual case, is seen at
+    # once a scale at a time; then only the other items are looked at one by one.
+    checks = plan.other_checks if _all_on_scale(plan, answers) else plan.checks
+    for item, kind, allowed, limit in checks:
         value = answers.get(item.id)
         # The common valid answers are recognised at once; anything else takes the general
         # path below, which names what is wrong.
@@ -57,6 +60,18 @@ def validate(q: Questionnaire, submission: Submission) -> list[Problem]:
     if q.consent and not submission.consent:
         problems.append(Problem("consent", "consent is required to take part"))
     return problems
+
+
+_INT = frozenset((int,))
+
+
+def _all_on_scale(plan: _Plan, answers: Mapping[str, Answer]) -> bool:
+    """Whether every likert item has a whole number (not a bool) on its scale as its answer."""
+    for ids, points in plan.by_scale:
+        values = list(map(answers.get, ids))
+        if not (_INT.issuperset(map(type, values)) and points.issuperset(values)):
+            return False
+    return True
 
 
 def _is_blank(value: Answer) -> bool:
@@ -113,6 +128,15 @@ def normalise(q: Questionnaire, answers: Mapping[str, Answer]) -> dict[str, Answ
     """Valid answers as stored: blanks dropped, whole floats on integer items made ints."""
     plan = _plan(q)
     items, integral = plan.by_id, plan.integral
+    values = answers.values()
+    kinds = set(map(type, values))
+    if (
+        kinds <= _STORED_AS_IS
+        and answers.keys() <= items.keys()
+        and "" not in values
+        and (list not in kinds or [] not in values)
+    ):
+        return dict(answers)  # no blank, no float, no unknown item: nothing to change
     out: dict[str, Answer] = {}
     for item_id, value in answers.items():
         if item_id not in items or value is None or value == "" or value == []:
@@ -121,6 +145,10 @@ def normalise(q: Questionnaire, answers: Mapping[str, Answer]) -> dict[str, Answ
             value = int(value)
         out[item_id] = value
     return out
+
+
+# Answers that normalise keeps as they are, when not blank.
+_STORED_AS_IS = frozenset((int, str, list))
 
 
 def item_score(points: list[int], value: int, reverse: bool) -> float:
@@ -158,6 +186,12 @@ class _Plan:
         self.all_items = q.items
         self.by_id = {item.id: item for item in self.all_items}
         self.checks = [(item, *_check(q, item)) for item in self.all_items]
+        self.other_checks = [check for check in self.checks if check[1] is not _SCALE]
+        # (likert item ids, their scale's values) a scale at a time, for validate's first look.
+        by_scale: dict[str, list[str]] = {}
+        for item in q.likert_items():
+            by_scale.setdefault(item.scale, []).append(item.id)
+        self.by_scale = [(ids, frozenset(q.scales[s].points)) for s, ids in by_scale.items()]
         # Items whose answers are whole numbers: a whole float is stored as an int.
         self.integral = frozenset(
             item.id
@@ -166,8 +200,8 @@ class _Plan:
         )
         self.dimensions = [d.id for d in q.dimensions]
         position = {d: n for n, d in enumerate(self.dimensions)}
-        # (item id, dimension position, low, high, reverse, span)
-        self.items: list[tuple[str, int, int, int, bool, int]] = []
+        # (item id, dimension position, low, high, reverse, span), in the order of `groups`
+        items: list[tuple[str, int, int, int, bool, int]] = []
         self.counts = [0] * len(self.dimensions)
         for item in q.likert_items():
             if item.dimension not in position:
@@ -175,8 +209,19 @@ class _Plan:
             points = q.scales[item.scale].points
             low, high = min(points), max(points)
             at = position[item.dimension]
-            self.items.append((item.id, at, low, high, item.reverse, high - low))
+            items.append((item.id, at, low, high, item.reverse, high - low))
             self.counts[at] += 1
+        items.sort(key=lambda i: i[1:])
+        self.items = items
+        self.item_ids = [i[0] for i in items]
+        # Runs of `items` alike but for the id: (dimension position, low, high, reverse, span,
+        # start, stop). Whole-number answers to a run add up to Σ(keyed − low) at once.
+        self.groups: list[tuple[int, int, int, bool, int, int, int]] = []
+        for start, (_, at, low, high, reverse, span) in enumerate(items):
+            if self.groups and self.groups[-1][:5] == (at, low, high, reverse, span):
+                self.groups[-1] = (at, low, high, reverse, span, self.groups[-1][5], start + 1)
+            else:
+                self.groups.append((at, low, high, reverse, span, start, start + 1))
         share = Fraction(str(q.scoring.min_answered))
         self.share = (share.numerator, share.denominator)
         weights = {d: Fraction(str(w)) for d, w in q.weights.items()}
@@ -206,16 +251,26 @@ def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
     size = len(plan.dimensions)
     sums: list[dict[int, int]] = [{} for _ in range(size)]  # per dimension: span → Σ(keyed − m)
     answered = [0] * size
-    for item_id, at, low, high, reverse, span in plan.items:
-        value = answers.get(item_id)
-        if value.__class__ is not int:
-            if value is None or not _is_int(value):
-                continue
-            value = int(value)  # type: ignore[arg-type]
-        keyed = low + high - value if reverse else value
-        by_span = sums[at]
-        by_span[span] = by_span.get(span, 0) + keyed - low
-        answered[at] += 1
+    values = list(map(answers.get, plan.item_ids))
+    if _INT.issuperset(map(type, values)):
+        # Every item answered with a whole number: each run of alike items sums at once.
+        for at, low, high, reverse, span, start, stop in plan.groups:
+            n = stop - start
+            total: int = sum(values[start:stop])  # type: ignore[arg-type]
+            by_span = sums[at]
+            part = high * n - total if reverse else total - low * n
+            by_span[span] = by_span.get(span, 0) + part
+            answered[at] += n
+    else:
+        for (_, at, low, high, reverse, span), value in zip(plan.items, values, strict=True):
+            if value.__class__ is not int:
+                if value is None or not _is_int(value):
+                    continue
+                value = int(value)  # type: ignore[arg-type]
+            keyed = low + high - value if reverse else value
+            by_span = sums[at]
+            by_span[span] = by_span.get(span, 0) + keyed - low
+            answered[at] += 1
 
     share_num, share_den = plan.share
     exact: list[tuple[int, int] | None] = []  # (numerator, denominator) per dimension
