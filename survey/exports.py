@@ -21,7 +21,6 @@ import math
 import multiprocessing
 import os
 import secrets
-import uuid
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -47,6 +46,7 @@ from litestar.datastructures import State
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath
 from litestar.response import Stream
+from uuid_utils.compat import uuid7
 
 from survey import auth, compress, db, intake, scoring, store, table
 from survey.api import P404, P422, P503, SUBMISSION_FIELDS, Db, problem, questionnaire
@@ -307,7 +307,7 @@ def scored(
     q = loaded.definition
     result = scoring.score(q, answers)
     return store.CopiedResponse(
-        id=uuid.uuid4(),
+        id=uuid7(),
         slug=q.slug,
         version=loaded.version,
         created_at=created_at,

@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 
 import msgspec
+from uuid_utils.compat import uuid7
 
 from survey import db, scoring, store
 from survey.errors import InvalidSubmission
@@ -92,7 +93,7 @@ async def submit(
     result = scoring.score(q, answers)
     token = new_token(secret, q.slug, idempotency_key)
     new = store.NewResponse(
-        id=uuid.uuid4(),
+        id=uuid7(),
         slug=q.slug,
         version=loaded.version,
         source=source,

@@ -134,6 +134,31 @@ async def test_the_same_key_with_a_different_body_is_a_conflict(conn, connector)
     assert await count_responses(conn) == 1
 
 
+async def test_the_key_alone_stops_a_second_row_when_the_tokens_differ(conn, connector):
+    # Only the partial unique index on (slug, idempotency_key) can see this conflict.
+    key = {"idempotency_key": "key-3", "request_hash": digest("body")}
+    first, _ = await store.insert_response(conn, new_response(connector, token="a", **key))
+    again, created = await store.insert_response(conn, new_response(connector, token="b", **key))
+
+    assert not created
+    assert again.id == first.id
+    assert await count_responses(conn) == 1
+
+
+async def test_the_lookup_by_idempotency_key_reads_its_index(conn, connector):
+    for _ in range(50):
+        await store.insert_response(conn, new_response(connector))
+    await conn.execute("ANALYZE response")
+    await conn.execute("SET enable_seqscan = off")  # as on a large table
+    plan = await conn.fetchval(
+        "EXPLAIN SELECT id FROM response WHERE slug = $1 AND idempotency_key = $2",
+        "connector",
+        "key-4",
+    )
+
+    assert "response_idempotency_key" in plan
+
+
 async def test_one_idempotency_key_may_be_used_once_per_questionnaire(conn, questionnaires):
     await store.insert_questionnaire_versions(conn, list(questionnaires.values()))
     key = {"idempotency_key": "shared-key", "request_hash": digest("body")}
