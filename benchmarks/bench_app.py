@@ -15,7 +15,7 @@ from survey.api import Db
 from survey.app import app_from_env
 
 
-@post("/bench/floor", status_code=201)
+@post("/bench/floor", status_code=201, opt={"skip_compression": True})  # as submit
 async def floor(request: Request[Any, Any, Any], db: Db) -> dict[str, bool]:
     body = await request.body()
     msgspec.json.decode(body)

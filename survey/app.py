@@ -265,10 +265,11 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
         before_send=[allow_every_method],
         request_max_body_size=MAX_BODY,
         compression_config=CompressionConfig(
-            # A submission's receipt (~450 bytes) gains little from gzip and costs a GzipFile.
+            # Under 1 KB gains little from gzip and costs a GzipFile; routes that never need
+            # the middleware (see survey/compress.py) skip it altogether.
             backend="gzip",
             minimum_size=1024,
-            exclude_opt_key="precompressed",
+            exclude_opt_key="skip_compression",
         ),
         openapi_config=OpenAPIConfig(
             title="Connector Survey",

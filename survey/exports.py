@@ -817,7 +817,7 @@ class ExportController(Controller):
         "/{slug:str}/responses.csv",
         guards=[auth.requires_scope("reports")],
         media_type=MEDIA_TYPES["csv"],
-        opt={"precompressed": True},  # gzip_stream, at a level fit for bulk
+        opt={"skip_compression": True},  # gzip_stream, at a level fit for bulk
         description=_EXPORT_DOC.format(what="row")
         + " Cells a spreadsheet would run as formulas start with `'`.",
         responses=P401 | P403 | P404 | P422 | P503,
@@ -832,7 +832,7 @@ class ExportController(Controller):
         "/{slug:str}/responses.jsonl",
         guards=[auth.requires_scope("reports")],
         media_type=MEDIA_TYPES["jsonl"],
-        opt={"precompressed": True},
+        opt={"skip_compression": True},
         description=_EXPORT_DOC.format(what="JSON object per line"),
         responses=P401 | P403 | P404 | P422 | P503,
     )

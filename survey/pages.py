@@ -168,7 +168,7 @@ MEDIA_TYPES = {".css": "text/css", ".js": "text/javascript"}
     "/static/{name:str}",
     include_in_schema=False,
     # Sent already compressed; the compression middleware must leave it alone.
-    opt={"precompressed": True},
+    opt={"skip_compression": True},
 )
 async def static_asset(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
     if name not in _assets():

@@ -15,11 +15,14 @@ FIELDS = frozenset({"answers", "consent", "quote_consent"})
 
 # Keys and strings that hold what could fool a count: quotes, backslashes, colons, escapes.
 tricky_text = st.text(alphabet=st.sampled_from('ab:"\\/{}[],\n\t é\x00'), max_size=8)
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | tricky_text
+numbers = st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+scalars = st.none() | st.booleans() | numbers | tricky_text
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.lists(st.tuples(tricky_text, inner), max_size=4).map(lambda pairs: ("object", pairs)),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(st.tuples(tricky_text, inner), max_size=4).map(lambda pairs: ("object", pairs))
+    ),
     max_leaves=20,
 )
 
