@@ -140,11 +140,13 @@ def _style(
         "legend": {"orientation": "h", "x": 0, "xanchor": "left", "yref": "container", "y": 0,
                    "yanchor": "bottom"},
     }  # fmt: skip
-    # One update: each of Plotly's update calls re-validates the whole layout, slowly.
-    axes = {name for name in fig.layout.to_plotly_json() if name[1:5] == "axis"}
-    for name in axes | {"xaxis", "yaxis"}:
+    current = fig.layout.to_plotly_json()
+    for name in {name for name in current if name[1:5] == "axis"} | {"xaxis", "yaxis"}:
         defaults[name] = AXIS
-    fig.update_layout(_merged(defaults, layout))
+    # A new layout built at once from one merged dict: update_layout takes Plotly's relayout
+    # path, which re-checks every key path against the whole layout (most of a second for
+    # the dashboard's 17 charts).
+    fig.layout = _merged(current, _merged(defaults, layout))
 
 
 def _merged(base: dict[str, object], over: Mapping[str, object]) -> dict[str, object]:
