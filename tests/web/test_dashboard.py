@@ -247,10 +247,17 @@ def no_dialogs(page: Page) -> list[str]:
     return seen
 
 
+# plotly.js draws every chart in one task, which holds the page for seconds on a slow or busy
+# machine (6 to 7 s for 17 charts here while PostgreSQL loaded the other core).
+DRAWN_WITHIN_MS = 30_000
+
+
 def expect_charts_drawn(page: Page, count: int) -> None:
     charts_ = page.locator("figure.chart")
     expect(charts_).to_have_count(count)
-    expect(page.locator("figure.chart .js-plotly-plot svg.main-svg").first).to_be_visible()
+    expect(page.locator("figure.chart .js-plotly-plot svg.main-svg").first).to_be_visible(
+        timeout=DRAWN_WITHIN_MS
+    )
     page.wait_for_function(
         "n => document.querySelectorAll('figure.chart .js-plotly-plot svg.main-svg').length"
         " >= n && [...document.querySelectorAll('figure.chart')].every("
