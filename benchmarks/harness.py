@@ -28,9 +28,14 @@ def server_url() -> str:
     return os.environ.get("BENCH_DATABASE_URL") or db.start_embedded(ROOT / ".survey-bench")
 
 
+def database(url: str, name: str) -> str:
+    """The URL of database `name` on the server of `url`."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
 def fresh_database(url: str, name: str) -> str:
     """Drop and create `name` on the server of `url`, migrate it; return its URL."""
-    target = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    target = database(url, name)
 
     async def build() -> None:
         admin = await asyncpg.connect(url)
