@@ -96,7 +96,8 @@ def main() -> None:
         "--baseline-limit",
         type=float,
         default=3600,
-        help="seconds after which the baseline query is stopped (the ratio is then a floor)",
+        help="seconds after which the baseline query is stopped (the ratio is then a floor);"
+        " 0 waits for it however long it takes",
     )
     parser.add_argument("--reuse", action="store_true", help="re-time the last run's database")
     args = parser.parse_args()
@@ -165,7 +166,8 @@ def retime(runs: int) -> None:
         httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,
     ):
         client.timeout = httpx.Timeout(3600)
-        count = client.get("/api/v1/questionnaires/connector/report", params=QUERY).json()
+        answer = client.get("/api/v1/questionnaires/connector/report", params=QUERY)
+        count = answer.raise_for_status().json()
         report = timed(client, "/api/v1/questionnaires/connector/report", runs)
         dashboard = timed(client, "/reports/connector", runs)
     print(

@@ -120,7 +120,11 @@ def _style(
     **layout: object,
 ) -> None:
     """The house style. No markup with styles (<b>, <i>, <span style>) anywhere: Plotly
-    writes those as style attributes, which the pages' CSP (style-src 'self') refuses."""
+    writes those as style attributes, which the pages' CSP (style-src 'self') refuses.
+
+    `layout` is merged into the figure's layout dict by dict (a list, such as annotations,
+    replaces the figure's own), and keys are layout properties or underscore paths into one
+    (`legend_traceorder`)."""
     defaults: dict[str, object] = {
         "title": {
             "text": text(title),
