@@ -110,48 +110,43 @@ def main() -> None:
     token = asyncio.run(make_token(url))
     env = {"DATABASE_URL": url, "SURVEY_SECRET": "bench", "SURVEY_RATE_LIMIT": "0"}
     headers = {"Authorization": f"Bearer {token}"}
-    lines = Lines()
-    lines.append(f"demo insert: {fill_small:,.0f} responses/s")
+    say(f"demo insert: {fill_small:,.0f} responses/s")
     with server("benchmarks.bench_app:create", env, workers=1) as base:
         pid = _server_pid(base)
         with httpx.Client(base_url=base, headers=headers, timeout=3600) as client:
             report_path = "/api/v1/questionnaires/connector/report"
             started = time.perf_counter()
             client.get(report_path, params=QUERY).raise_for_status()  # folds
-            lines.append(
-                f"{args.small:,}: first report (fold) {time.perf_counter() - started:.2f} s"
-            )
+            say(f"{args.small:,}: first report (fold) {time.perf_counter() - started:.2f} s")
             small = (timed(client, report_path, args.runs), timed(client, "/reports/connector", 3))
             memory_small = rss_mb(pid)
-            lines.append(
+            say(
                 f"{args.small:,}: report {small[0] * 1000:.0f} ms,"
                 f" dashboard {small[1] * 1000:.0f} ms,"
                 f" server RSS {memory_small:.0f} MB"
             )
 
             rate = asyncio.run(fill(url, args.responses - args.small, seed=2))
-            lines.append(f"demo insert: {rate:,.0f} responses/s")
+            say(f"demo insert: {rate:,.0f} responses/s")
             started = time.perf_counter()
             client.get(report_path, params=QUERY).raise_for_status()  # folds the rest
-            lines.append(
-                f"{args.responses:,}: first report (fold) {time.perf_counter() - started:.1f} s"
-            )
+            say(f"{args.responses:,}: first report (fold) {time.perf_counter() - started:.1f} s")
             large = (timed(client, report_path, args.runs), timed(client, "/reports/connector", 3))
             memory_large = rss_mb(pid)
-            lines.append(
+            say(
                 f"{args.responses:,}: report {large[0] * 1000:.0f} ms (target ≤ 300),"
                 f" dashboard {large[1] * 1000:.0f} ms (target ≤ 1000),"
                 f" server RSS {memory_large:.0f} MB"
             )
-            lines.append(f"memory growth: {memory_large - memory_small:.0f} MB (target < 50)")
+            say(f"memory growth: {memory_large - memory_small:.0f} MB (target < 50)")
     raw = asyncio.run(baseline(url, args.baseline_limit))
     if raw is None:
-        lines.append(
+        say(
             f"baseline, one query over all raw rows: stopped after {args.baseline_limit:.0f} s"
             f" = over {args.baseline_limit / large[0]:.0f}× the report (target ≥ 20×)"
         )
     else:
-        lines.append(
+        say(
             f"baseline, one query over all raw rows: {raw:.1f} s = "
             f"{raw / large[0]:.0f}× the report (target ≥ 20×)"
         )
@@ -163,9 +158,10 @@ def retime(runs: int) -> None:
     env = {"DATABASE_URL": url, "SURVEY_SECRET": "bench", "SURVEY_RATE_LIMIT": "0"}
     with (
         server("benchmarks.bench_app:create", env, workers=1) as base,
-        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,
+        httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=3600
+        ) as client,
     ):
-        client.timeout = httpx.Timeout(3600)
         answer = client.get("/api/v1/questionnaires/connector/report", params=QUERY)
         count = answer.raise_for_status().json()
         report = timed(client, "/api/v1/questionnaires/connector/report", runs)
@@ -176,11 +172,9 @@ def retime(runs: int) -> None:
     )
 
 
-class Lines:
-    """Each figure printed as soon as it is measured: a run takes most of an hour."""
-
-    def append(self, line: str) -> None:
-        print(line, flush=True)
+def say(line: str) -> None:
+    """Each figure is printed as soon as it is measured: a run takes most of an hour."""
+    print(line, flush=True)
 
 
 def _server_pid(base: str) -> int:
