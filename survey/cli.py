@@ -517,9 +517,6 @@ def demo(slug: str, count: int, days: float, seed: int | None) -> None:
             stored = await exports.insert_demo(
                 conn, loaded, count, days=days, seed=seed, on_batch=bar.update
             )
-        # Fold them into the report sums here rather than in the first dashboard request.
-        click.echo("adding them to the report sums ...", err=True)
-        await store.update_report_rollup_all(conn, slug, stats.shape_of(loaded.definition))
         return stored
 
     stored = on_database(work)

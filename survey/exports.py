@@ -48,7 +48,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 from uuid_utils.compat import uuid7
 
-from survey import auth, compress, db, scoring, store, table
+from survey import auth, compress, db, rollup, scoring, stats, store, table
 from survey.api import P404, P422, P503, SUBMISSION_FIELDS, Db, problem, questionnaire
 from survey.errors import DatabaseUnavailable, Problem, duplicate_key, problem_from_validation
 from survey.model import (
@@ -303,8 +303,9 @@ def scored(
     source: str,
     created_at: datetime,
     token_hash: bytes | None = None,
+    folder: rollup.Folder | None = None,
 ) -> store.CopiedResponse:
-    """Score normalised answers into a row to COPY.
+    """Score normalised answers into a row to COPY, its report sums gathered in `folder`.
 
     Nobody is handed a token for such a row (a bulk import or demo data has no one to give it
     to), but every response needs an unguessable result key: `token_hash`, 32 random bytes,
@@ -313,6 +314,8 @@ def scored(
     """
     q = loaded.definition
     result = scoring.score(q, answers)
+    if folder is not None:
+        folder.add(loaded.version, created_at, source, answers, result)
     return store.CopiedResponse(
         id=uuid7(),
         slug=q.slug,
@@ -335,6 +338,7 @@ def read_submission(
     source: str,
     created_at: datetime,
     token_hash: bytes | None = None,
+    folder: rollup.Folder | None = None,
 ) -> store.CopiedResponse | list[Problem]:
     """One NDJSON line, a submission as the submit API takes it: a row to store, or its problems."""
     try:
@@ -360,6 +364,7 @@ def read_submission(
         source=source,
         created_at=created_at,
         token_hash=token_hash,
+        folder=folder,
     )
 
 
@@ -392,7 +397,10 @@ async def lines_of(
 
 
 def read_lines(
-    loaded: Loaded, lines: list[tuple[int, bytes | None]], created_at: datetime
+    loaded: Loaded,
+    lines: list[tuple[int, bytes | None]],
+    created_at: datetime,
+    folder: rollup.Folder | None = None,
 ) -> tuple[list[store.CopiedResponse], list[Rejected]]:
     """A batch of numbered NDJSON lines: the rows to store and the lines rejected."""
     rows: list[store.CopiedResponse] = []
@@ -406,7 +414,9 @@ def read_lines(
         # A microsecond a line: one import's rows keep the file's order, oldest first.
         at = created_at + timedelta(microseconds=number)
         key = keys[32 * at_key : 32 * at_key + 32]
-        result = read_submission(loaded, line, source="import", created_at=at, token_hash=key)
+        result = read_submission(
+            loaded, line, source="import", created_at=at, token_hash=key, folder=folder
+        )
         if isinstance(result, list):
             rejected.append(Rejected(number, result))
         else:
@@ -415,11 +425,13 @@ def read_lines(
 
 
 class ReadBatch(NamedTuple):
-    """A batch of lines read: the good ones as COPY text, and the rejected ones."""
+    """A batch of lines read: the good ones as COPY text (folded), their report sums, and the
+    rejected ones."""
 
     copy: bytes
     accepted: int
     rejected: list[Rejected]
+    sums: rollup.Sums
 
 
 _SEEN: dict[tuple[str, str], Loaded] = {}
@@ -431,8 +443,9 @@ def read_batch(
     """read_lines, ready to COPY. Runs in a worker process of the scoring pool."""
     # Each call brings its own copy of the questionnaire; scoring's plan is made once for it.
     loaded = _SEEN.setdefault((loaded.definition.slug, loaded.version), loaded)
-    rows, rejected = read_lines(loaded, lines, created_at)
-    return ReadBatch(store.copy_text(rows), len(rows), rejected)
+    folder = rollup.Folder(stats.shape_of(loaded.definition))
+    rows, rejected = read_lines(loaded, lines, created_at, folder)
+    return ReadBatch(store.copy_text(rows, folded=True), len(rows), rejected, folder.sums())
 
 
 class ScoringPool:
@@ -498,12 +511,14 @@ async def import_ndjson(
     batch: int | None = None,
     pool: ScoringPool | None = None,
 ) -> ImportSummary:
-    """Validate, score and store NDJSON submissions in one transaction, COPY a batch at a time.
+    """Validate, score and store NDJSON submissions in one transaction, COPY a batch at a time,
+    and add their report sums to the rollup.
 
     The first batch is scored in a thread; later ones, in `pool` when given (a process per
     core, a batch each), while the batch before is copied. Rows are copied in file order.
     """
     rejected_count = 0
+    sums: rollup.Sums = {}
     listed: list[Rejected] = []
     lines = _batched(lines_of(_without_bom(chunks), MAX_LINE), batch or IMPORT_BATCH)
     in_flight: collections.deque[asyncio.Future[ReadBatch]] = collections.deque()
@@ -514,6 +529,7 @@ async def import_ndjson(
         read = await in_flight.popleft()
         rejected_count += len(read.rejected)
         listed.extend(read.rejected[: max(0, MAX_LISTED - len(listed))])
+        rollup.merge(sums, read.sums)
         await copier.copy(read.copy, read.accepted)
 
     async with conn.transaction(), _Copier(conn) as copier:
@@ -536,7 +552,15 @@ async def import_ndjson(
             for future in in_flight:
                 future.cancel()
         accepted = await copier.done()
+        await add_sums(conn, loaded, sums)
     return ImportSummary(accepted=accepted, rejected=listed, rejected_count=rejected_count)
+
+
+async def add_sums(conn: db.Connection, loaded: Loaded, sums: rollup.Sums) -> None:
+    """Add the sums of rows this transaction copied as folded to the report rollup."""
+    if sums:
+        q = loaded.definition
+        await store.add_to_report_rollup(conn, q.slug, stats.shape_of(q), rollup.rows_of(sums))
 
 
 class _Copier:
@@ -762,15 +786,24 @@ class DemoPlan:
 
     def batch(
         self, rng: Random, times: Iterator[datetime], loaded: Loaded, size: int
-    ) -> list[store.CopiedResponse]:
-        """`size` respondents scored by the core, as rows to COPY."""
+    ) -> tuple[bytes, int, rollup.Sums]:
+        """`size` respondents scored by the core: COPY text of the rows (folded), how many,
+        and their report sums."""
+        folder = rollup.Folder(stats.shape_of(loaded.definition))
         rows = []
         for _, created_at in zip(range(size), times, strict=False):
             answers, quote = self.respondent(rng)
             rows.append(
-                scored(loaded, answers, quote_consent=quote, source="demo", created_at=created_at)
+                scored(
+                    loaded,
+                    answers,
+                    quote_consent=quote,
+                    source="demo",
+                    created_at=created_at,
+                    folder=folder,
+                )
             )
-        return rows
+        return store.copy_text(rows, folded=True), len(rows), folder.sums()
 
 
 def demo_times(rng: Random, count: int, end: datetime, days: float) -> Iterator[datetime]:
@@ -797,19 +830,24 @@ async def insert_demo(
     on_batch: Callable[[int], None] | None = None,
     batch: int | None = None,
 ) -> int:
-    """Store `count` synthetic responses (source `demo`) spread over the last `days` days."""
+    """Store `count` synthetic responses (source `demo`) spread over the last `days` days,
+    with their report sums."""
     rng = Random(seed)
     plan = DemoPlan(loaded.definition, rng.randrange(2**32))
     size = batch or IMPORT_BATCH
+    sums: rollup.Sums = {}
     async with conn.transaction(), _Copier(conn) as copier:
         times = demo_times(rng, count, await store.select_clock(conn), days)
         for _ in range(0, count, size):
             # Made in a thread while the previous batch is copied (see import_ndjson).
-            rows = await asyncio.to_thread(plan.batch, rng, times, loaded, size)
-            await copier.copy(await asyncio.to_thread(store.copy_text, rows), len(rows))
+            data, made, batch_sums = await asyncio.to_thread(plan.batch, rng, times, loaded, size)
+            rollup.merge(sums, batch_sums)
+            await copier.copy(data, made)
             if on_batch is not None:
-                on_batch(len(rows))
-        return await copier.done()
+                on_batch(made)
+        stored = await copier.done()
+        await add_sums(conn, loaded, sums)
+        return stored
 
 
 # --- routes ------------------------------------------------------------------------------------

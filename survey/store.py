@@ -374,6 +374,52 @@ async def update_report_rollup(
         return int(folded)
 
 
+async def add_to_report_rollup(
+    conn: db.Connection, slug: str, shape: ReportShape, rows: list[list[object]]
+) -> bool:
+    """Add sums computed in Python (survey/rollup.py) for the rows this transaction stored as
+    folded; True when added.
+
+    When the rollup was folded with other item lists, nothing is added: every response,
+    these rows included, is marked to be folded again, as `update_report_rollup` does.
+    """
+    # Waits for a fold or deletion in progress: the rollup's writers go one at a time.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('report_rollup'), hashtext($1))", slug
+    )
+    stored = await conn.fetchval("SELECT shape FROM report_shape WHERE slug = $1", slug)
+    same = stored is not None and msgspec.convert(stored, ReportShape) == shape
+    if stored is not None and not same:
+        await conn.execute("DELETE FROM report_rollup WHERE slug = $1", slug)
+        await conn.execute("UPDATE response SET folded = false WHERE slug = $1", slug)
+    if not same:
+        await conn.execute(
+            """
+            INSERT INTO report_shape (slug, shape) VALUES ($1, $2)
+            ON CONFLICT (slug) DO UPDATE SET shape = excluded.shape
+            """,
+            slug,
+            msgspec.to_builtins(shape),
+        )
+    if stored is not None and not same:
+        return False
+    await conn.execute(
+        """
+        INSERT INTO report_rollup AS t (slug, version, day, source, key, value)
+        SELECT $1, e ->> 0, (e ->> 1)::date, e ->> 2,
+               ARRAY(SELECT k FROM jsonb_array_elements_text(e -> 3) WITH ORDINALITY AS p(k, n)
+                      ORDER BY n),
+               (e ->> 4)::float8
+          FROM jsonb_array_elements($2::jsonb) AS e
+        ON CONFLICT (slug, day, version, source, key)
+        DO UPDATE SET value = t.value + excluded.value
+        """,
+        slug,
+        rows,
+    )
+    return True
+
+
 async def update_report_rollup_all(conn: db.Connection, slug: str, shape: ReportShape) -> int:
     """Fold every response not yet folded, a batch a transaction; how many were folded."""
     total = 0
@@ -757,8 +803,9 @@ class CopiedResponse(NamedTuple):
     result_token_hash: bytes
 
 
-# The fields above in order, with `complete` (derived from the index) after `profile`.
-_COPY_COLUMNS = [*CopiedResponse._fields[:9], "complete", *CopiedResponse._fields[9:]]
+# The fields above in order, with `complete` (derived from the index) after `profile`, and
+# `folded` last (the same for a whole COPY).
+_COPY_COLUMNS = [*CopiedResponse._fields[:9], "complete", *CopiedResponse._fields[9:], "folded"]
 
 
 def _copy_line(r: CopiedResponse) -> bytes:
@@ -782,9 +829,11 @@ def _copy_line(r: CopiedResponse) -> bytes:
     )
 
 
-def copy_text(rows: list[CopiedResponse]) -> bytes:
-    """Scored responses in COPY's text format, for copy_responses (pure: made anywhere)."""
-    return b"".join([_copy_line(row) + b"\n" for row in rows])
+def copy_text(rows: list[CopiedResponse], *, folded: bool = False) -> bytes:
+    """Scored responses in COPY's text format, for copy_responses (pure: made anywhere);
+    `folded` when the caller adds their sums to the rollup itself (add_to_report_rollup)."""
+    end = b"\tt\n" if folded else b"\tf\n"
+    return b"".join([_copy_line(row) + end for row in rows])
 
 
 async def copy_responses(conn: db.Connection, data: bytes) -> None:

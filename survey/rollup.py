@@ -1,0 +1,243 @@
+"""The report rollup's sums for rows about to be stored, computed in Python (pure).
+
+A bulk import or demo data adds these sums to `report_rollup` in the transaction that stores
+its rows, and stores the rows as already folded: the first report after a large import has
+nothing left to fold (PostgreSQL folds about a thousand responses a second; this costs a few
+microseconds a row in the scoring workers). They are the sums `store._CONTRIBUTIONS` computes
+in SQL, key for key: a deletion subtracts a row's contribution with that SQL, and
+`tests/db/test_rollup.py` holds the two to the same sums.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal
+from itertools import combinations, compress
+from operator import methodcaller
+from types import NoneType
+from typing import cast
+
+import msgspec
+
+from survey.model import Answer, Score
+from survey.stats import ReportShape
+
+Key = tuple[str, ...]
+Group = tuple[str, date, str]  # version, day (UTC), source: a rollup row's place
+Sums = dict[Group, dict[Key, float]]
+
+_FOUR = Decimal("0.0001")
+_WIDE = Context(prec=400)  # room for any float8 to four decimals
+_ROUNDED: dict[float, str] = {}
+
+
+def rounded_text(x: float) -> str:
+    """`round(x::numeric, 4)::text` as PostgreSQL prints it.
+
+    PostgreSQL turns a float8 into numeric through its 15 significant digits, then rounds
+    half away from zero; binary rounding of the float itself would differ on ties.
+    """
+    text = _ROUNDED.get(x)
+    if text is None:
+        d = Decimal(f"{x:.15g}").quantize(_FOUR, rounding=ROUND_HALF_UP, context=_WIDE)
+        text = f"{abs(d) if d.is_zero() else d:f}"  # numeric has no negative zero
+        if len(_ROUNDED) > 100_000:
+            _ROUNDED.clear()
+        _ROUNDED[x] = text
+    return text
+
+
+def value_text(value: object) -> str | None:
+    """A stored answer (or option) as `#>> '{}'` prints it; None unless a number or string.
+
+    A float goes through its JSON text, which jsonb keeps as a decimal: 1e-07 prints as
+    0.0000001 and 2.0 as 2.0.
+    """
+    cls = value.__class__
+    if cls is str:
+        return value  # type: ignore[return-value]
+    if cls is int:
+        return str(value)
+    if cls is float:
+        d = Decimal(msgspec.json.encode(value).decode())
+        return f"{abs(d) if d.is_zero() else d:f}"
+    return None
+
+
+class _Plan:
+    """The shape's item lists, as the sums need them."""
+
+    def __init__(self, shape: ReportShape) -> None:
+        self.counted = shape.counted
+        self.multi = shape.multi
+        items: dict[str, list[str]] = defaultdict(list)
+        for dim, item in zip(shape.reliability_dims, shape.reliability_items, strict=True):
+            items[dim].append(item)
+        # Pairs are keyed in code-point order, as the SQL's COLLATE "C" and stats.py order them.
+        self.reliability = [(dim, sorted(set(its))) for dim, its in items.items()]
+        self.segments = shape.segments
+
+
+class Folder:
+    """Gathers scored rows, then sums them column by column: `add` each, then take `sums()`."""
+
+    def __init__(self, shape: ReportShape) -> None:
+        self.plan = _Plan(shape)
+        self.groups: defaultdict[Group, list[tuple[dict[str, Answer], Score]]] = defaultdict(list)
+
+    def add(
+        self,
+        version: str,
+        created_at: datetime,
+        source: str,
+        answers: dict[str, Answer],
+        score: Score,
+    ) -> None:
+        day = created_at.astimezone(UTC).date()
+        self.groups[version, day, source].append((answers, score))
+
+    def sums(self) -> Sums:
+        """Every key's sum for each (version, day, source) seen."""
+        return {place: _sums(self.plan, place, rows) for place, rows in self.groups.items() if rows}
+
+
+def _sums(
+    plan: _Plan, place: Group, rows: list[tuple[dict[str, Answer], Score]]
+) -> dict[Key, float]:
+    """The rollup's sums over one (version, day, source)'s rows: store._CONTRIBUTIONS's keys."""
+    version, day, _ = place
+    answers = [a for a, _ in rows]
+    scores = [s for _, s in rows]
+    sums: dict[Key, float] = {}
+    n = float(len(rows))
+    sums["n",] = sums["t", day.isoformat()] = sums["ver", version] = n
+    indexes = [s.index for s in scores]
+    complete = [i for i in indexes if i is not None]
+    if complete:
+        sums["scored",] = float(len(complete))
+    _count(sums, ("i",), map(rounded_text, complete))
+    profiles = [s.profile.id if s.profile is not None else None for s in scores]
+    _count(sums, ("p",), (p for p in profiles if p is not None))
+    for item in plan.counted:
+        _count(sums, ("v", item), _texts(list(map(methodcaller("get", item), answers))))
+    for item in plan.multi:
+        chosen = map(methodcaller("get", item), answers)
+        options = (o for c in chosen if c.__class__ is list for o in c)
+        _count(sums, ("v", item), _texts(list(options)))
+    for item in plan.segments:
+        _segment(
+            sums, item, _texts(list(map(methodcaller("get", item), answers))), indexes, profiles
+        )
+    names = sorted({name for s in scores for name in s.dimensions})
+    columns = [[s.dimensions.get(name) for s in scores] for name in names]
+    for name, column in zip(names, columns, strict=True):
+        _count(sums, ("d", name), [rounded_text(v) for v in column if v is not None])
+    _dimension_pairs(sums, names, columns)
+    for dim, items in plan.reliability:
+        _item_products(
+            sums, dim, items, [list(map(methodcaller("get", i), answers)) for i in items]
+        )
+    return sums
+
+
+def _count(sums: dict[Key, float], prefix: Key, texts: Iterable[str | None]) -> None:
+    for text, count in Counter(texts).items():
+        if text is not None:
+            sums[(*prefix, text)] = float(count)
+
+
+def _texts(values: list[Answer]) -> list[str | None]:
+    """value_text of each value (None for a missing one), quickly when they are all the same
+    kind: the texts of ints and strings are themselves, a float's is not."""
+    kinds = set(map(type, values))
+    if kinds <= {str, NoneType}:
+        return values  # type: ignore[return-value]
+    if kinds <= {int, NoneType}:
+        return [None if v is None else str(v) for v in values]
+    return [value_text(v) for v in values]
+
+
+def _segment(
+    sums: dict[Key, float],
+    item: str,
+    texts: list[str | None],
+    indexes: list[float | None],
+    profiles: list[str | None],
+) -> None:
+    """Per value of a segment item: responses, complete ones, the index's sum, and profiles."""
+    scored = [
+        (t, i) for t, i in zip(texts, indexes, strict=True) if t is not None and i is not None
+    ]
+    isum: defaultdict[str, float] = defaultdict(float)
+    for text, index in scored:
+        isum[text] += index
+    complete = Counter(t for t, _ in scored)
+    for value, n in Counter(texts).items():
+        if value is not None:
+            sums["g", item, value, "n"] = float(n)
+            sums["g", item, value, "scored"] = float(complete[value])
+            sums["g", item, value, "isum"] = isum[value]
+    for (value, profile), n in Counter(zip(texts, profiles, strict=True)).items():
+        if value is not None and profile is not None:
+            sums["g", item, value, "p", profile] = float(n)
+
+
+def _item_products(
+    sums: dict[Key, float], dim: str, items: list[str], columns: list[list[Answer]]
+) -> None:
+    """A dimension's complete cases (every item answered): their count, the sum of each item
+    and of each product of two items."""
+    if any(None in column for column in columns):
+        complete = [None not in values for values in zip(*columns, strict=True)]
+        columns = [list(compress(column, complete)) for column in columns]
+    if not columns[0]:
+        return
+    floats = [list(map(float, column)) for column in columns]  # type: ignore[arg-type]
+    sums["r", dim] = float(len(floats[0]))
+    for i, a in enumerate(items):
+        sums["r", dim, a] = sum(floats[i])
+        for j in range(i, len(items)):
+            sums["r", dim, a, items[j]] = sum(map(operator.mul, floats[i], floats[j]))
+
+
+def _dimension_pairs(
+    sums: dict[Key, float], names: list[str], columns: list[list[float | None]]
+) -> None:
+    """For each pair of dimensions both scored: the count, sums, squares and products."""
+    scored = [[v is not None for v in column] for column in columns]
+    gaps = [not all(column) for column in scored]
+    for i, j in combinations(range(len(names)), 2):
+        xs, ys = cast(list[float], columns[i]), cast(list[float], columns[j])
+        if gaps[i] or gaps[j]:
+            both = list(map(operator.and_, scored[i], scored[j]))
+            xs, ys = list(compress(xs, both)), list(compress(ys, both))
+            if not xs:
+                continue
+        a, b = names[i], names[j]
+        for part, value in (
+            ("n", float(len(xs))), ("a", sum(xs)), ("b", sum(ys)),
+            ("aa", sum(map(operator.mul, xs, xs))),
+            ("bb", sum(map(operator.mul, ys, ys))),
+            ("ab", sum(map(operator.mul, xs, ys))),
+        ):  # fmt: skip
+            sums["c", a, b, part] = value
+
+
+def merge(into: Sums, more: Sums) -> None:
+    """Add `more`'s sums to `into`'s."""
+    for place, sums in more.items():
+        target = into.setdefault(place, {})
+        for key, value in sums.items():
+            target[key] = target.get(key, 0.0) + value
+
+
+def rows_of(slug_sums: Sums) -> list[list[object]]:
+    """The sums as [version, day, source, key, value] rows, for store.add_to_report_rollup."""
+    return [
+        [version, day.isoformat(), source, list(key), value]
+        for (version, day, source), sums in slug_sums.items()
+        for key, value in sums.items()
+    ]
