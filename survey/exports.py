@@ -73,6 +73,7 @@ IMPORT_BATCH = 5_000
 IMPORT_MAX_BODY = 256 * 1024 * 1024
 MAX_LINE = 1024 * 1024  # one line is one submission: the submit API's body limit
 MAX_LISTED = 10_000  # rejected lines listed in an import summary; all are counted
+ANALYZE_AFTER = 10_000  # rows stored in bulk after which the planner's statistics are renewed
 POOL_AFTER = 2  # batches of an import scored in a thread before the scoring pool takes over
 
 _encode = msgspec.json.Encoder().encode
@@ -553,6 +554,8 @@ async def import_ndjson(
                 future.cancel()
         accepted = await copier.done()
         await add_sums(conn, loaded, sums)
+    if accepted >= ANALYZE_AFTER:
+        await store.analyze_responses(conn)
     return ImportSummary(accepted=accepted, rejected=listed, rejected_count=rejected_count)
 
 
@@ -847,7 +850,9 @@ async def insert_demo(
                 on_batch(made)
         stored = await copier.done()
         await add_sums(conn, loaded, sums)
-        return stored
+    if stored >= ANALYZE_AFTER:
+        await store.analyze_responses(conn)
+    return stored
 
 
 # --- routes ------------------------------------------------------------------------------------

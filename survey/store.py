@@ -844,6 +844,15 @@ async def copy_responses(conn: db.Connection, data: bytes) -> None:
         )
 
 
+async def analyze_responses(conn: db.Connection) -> None:
+    """Refresh the planner's statistics after a bulk load, rather than wait for autovacuum.
+
+    Until then a table that grew from nothing to a million rows is planned as if empty: the
+    quotes of a report took 1.9 s instead of 10 ms. About a second for a million rows.
+    """
+    await conn.execute("ANALYZE response, report_rollup")
+
+
 async def select_clock(conn: db.Connection) -> datetime:
     """The database's now(): the start of the current transaction."""
     moment: datetime = await conn.fetchval("SELECT now()")

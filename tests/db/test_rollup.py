@@ -251,3 +251,22 @@ async def test_rounded_and_printed_as_postgresql_does(conn):
         if p["p"] != rollup.value_text(x)
     ]
     assert not wrong, wrong[:5]
+
+
+async def planner_knows_responses(conn: asyncpg.Connection) -> bool:
+    stats_rows = await conn.fetchval(
+        "SELECT count(*) FROM pg_stats WHERE schemaname = 'public' AND tablename = 'response'"
+    )
+    return bool(stats_rows)
+
+
+async def test_a_large_bulk_load_renews_the_planners_statistics(conn, questionnaires, monkeypatch):
+    loaded = questionnaires["connector"]
+    await store.insert_questionnaire_versions(conn, [loaded])
+    monkeypatch.setattr(exports, "ANALYZE_AFTER", 300)
+    # Only the load may analyze: autovacuum would after 50 rows and 10%, within a minute.
+    await conn.execute("ALTER TABLE response SET (autovacuum_enabled = false)")
+    await exports.insert_demo(conn, loaded, 299, days=3, seed=1)
+    assert not await planner_knows_responses(conn)
+    await exports.insert_demo(conn, loaded, 300, days=3, seed=2)
+    assert await planner_knows_responses(conn)
