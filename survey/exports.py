@@ -69,6 +69,7 @@ Format = Literal["csv", "jsonl"]
 MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 
 EXPORT_BATCH = 5_000
+CHUNK = 256 * 1024  # bytes of CSV passed on at a time
 IMPORT_BATCH = 5_000
 IMPORT_MAX_BODY = 256 * 1024 * 1024
 MAX_LINE = 1024 * 1024  # one line is one submission: the submit API's body limit
@@ -138,11 +139,13 @@ async def export_chunks(
     where: ReportFilter,
     fmt: Format,
     progress: Progress | None = None,
+    helper: db.Connection | None = None,
 ) -> AsyncGenerator[bytes, None]:
-    """The export's bytes, a chunk at a time; CSV's header first."""
+    """The export's bytes, a chunk at a time; CSV's header first. A CSV export shares its
+    work with the `helper` connection when given (store.copy_export_csv)."""
     progress = progress if progress is not None else Progress()
     if fmt == "csv":
-        chunks = _csv_chunks(conn, loaded, where, progress)
+        chunks = _csv_chunks(conn, loaded, where, progress, helper)
     else:
         chunks = _jsonl_chunks(conn, loaded, where, progress)
     async with aclosing(chunks):
@@ -151,7 +154,11 @@ async def export_chunks(
 
 
 async def _csv_chunks(
-    conn: db.Connection, loaded: Loaded, where: ReportFilter, progress: Progress
+    conn: db.Connection,
+    loaded: Loaded,
+    where: ReportFilter,
+    progress: Progress,
+    helper: db.Connection | None,
 ) -> AsyncGenerator[bytes, None]:
     """PostgreSQL writes the rows (COPY … TO STDOUT); they pass through as they come."""
     q = loaded.definition
@@ -165,22 +172,30 @@ async def _csv_chunks(
         return table.answer_cells(q, versions)
 
     # A few chunks in hand at most: COPY waits for the client to take them, so memory stays
-    # flat however fast PostgreSQL writes.
+    # flat however fast PostgreSQL writes. asyncpg hands over about 10 kB at a time (a
+    # bytearray it may reuse); they go on in pieces of CHUNK, so that compressing them in a
+    # thread and sending them costs a handoff per CHUNK, not per 10 kB.
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=4)
+    pending = bytearray()
 
     async def put(chunk: bytes) -> None:
-        await queue.put(bytes(chunk))  # asyncpg hands over a bytearray it may reuse
+        pending.extend(chunk)
+        if len(pending) >= CHUNK:
+            await queue.put(bytes(pending))
+            pending.clear()
 
     async def copy() -> int:
         # The end (or an error) is told by a None, which the reader is there to take; a
         # cancelled COPY has no reader left, and tells nothing.
         try:
             rows = await store.copy_export_csv(
-                conn, q.slug, where, [d.id for d in q.dimensions], cells, put
+                conn, q.slug, where, [d.id for d in q.dimensions], cells, put, helper
             )
         except Exception:
             await queue.put(None)
             raise
+        if pending:
+            await queue.put(bytes(pending))
         await queue.put(None)
         return rows
 
@@ -196,6 +211,8 @@ async def _csv_chunks(
             # the server has stopped it; closing the connection stops it at once (the server
             # rolls back) and the pool opens a fresh one when it needs it.
             conn.terminate()
+            if helper is not None:
+                helper.terminate()
             task.cancel()  # were it waiting for room in the queue
             await asyncio.wait([task])
             if not task.cancelled():
@@ -230,19 +247,28 @@ async def _pooled_export(
         conn = await pool.acquire(timeout=state.settings.db_timeout)
     except db.UNAVAILABLE as exc:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+    helper = None
+    if fmt == "csv" and (pool.get_idle_size() or pool.get_size() < pool.get_max_size()):
+        # A second connection shares a large CSV export's work, when the pool has one to
+        # spare. Not with a timeout: asyncpg can lose a connection whose acquire timed out.
+        with contextlib.suppress(*db.UNAVAILABLE):
+            helper = await pool.acquire()
     # A few chunks in hand at most, so memory stays flat however fast the export is made.
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=2)
 
     async def produce() -> None:
         try:
-            async with aclosing(export_chunks(conn, loaded, where, fmt)) as chunks:
+            chunks = export_chunks(conn, loaded, where, fmt, helper=helper)
+            async with aclosing(chunks):
                 async for chunk in chunks:
                     await queue.put(chunk)
             await queue.put(None)
         except Exception as exc:  # for the reader to raise
             await queue.put(exc)
         finally:
-            await pool.release(conn)
+            # Both, even when cancelled on the way (the reader closes us once it is done).
+            held = [conn] if helper is None else [conn, helper]
+            await asyncio.shield(asyncio.gather(*(pool.release(c) for c in held)))
 
     producer = asyncio.ensure_future(produce())
     try:

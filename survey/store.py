@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
+import re
 import uuid
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from datetime import datetime
@@ -730,6 +732,14 @@ _CELL_SQL: dict[Cell, str] = {
 }
 
 
+# A parallel export's ranges hold about this many rows each; at most two are in memory at once
+# (the one going out and the next), a few megabytes each.
+EXPORT_RANGE_ROWS = 20_000
+# The share of pages sampled to place the ranges' edges: a million rows give ~5,000 samples.
+_EDGE_SAMPLE_PERCENT = 0.5
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+
+
 async def copy_export_csv(
     conn: db.Connection,
     slug: str,
@@ -737,6 +747,7 @@ async def copy_export_csv(
     dimensions: list[str],
     answer_cells: Callable[[list[Any]], list[tuple[str, Cell]]],
     output: Callable[[bytes], Coroutine[Any, Any, None]],
+    helper: db.Connection | None = None,
 ) -> int:
     """Have PostgreSQL write the selected responses as CSV rows, oldest first, to `output`.
 
@@ -745,20 +756,31 @@ async def copy_export_csv(
     definition (a cell that could be a formula neutralised). The definitions and the rows are
     read in one snapshot, so no response to a version it did not see can slip in. `output` is
     awaited with each chunk before more is read. Returns the number of rows.
+
+    With a `helper` connection, a large export is cut into ranges of `created_at` that the two
+    connections COPY at once, in the same snapshot: one backend's COPY was the bottleneck.
     """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         answers = answer_cells(await select_definitions(conn, slug))
-        return await _copy_export_csv(conn, slug, where, dimensions, answers, output)
+        query, args = _export_query(slug, where, dimensions, answers)
+        edges = await _export_edges(conn, slug, where) if helper is not None else []
+        # As select_export_batches: the index in order, rather than a sort before any row.
+        await conn.execute("SET LOCAL enable_sort = off")
+        if helper is None or not edges:
+            return await _copy_range(conn, query, args, None, None, output)
+        snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+        if not _SNAPSHOT_ID.fullmatch(snapshot):
+            raise ValueError(f"unexpected snapshot id {snapshot!r}")
+        async with helper.transaction(isolation="repeatable_read", readonly=True):
+            await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            await helper.execute("SET LOCAL enable_sort = off")
+            return await _copy_ranges([conn, helper], query, args, edges, output)
 
 
-async def _copy_export_csv(
-    conn: db.Connection,
-    slug: str,
-    where: ReportFilter,
-    dimensions: list[str],
-    answers: list[tuple[str, Cell]],
-    output: Callable[[bytes], Coroutine[Any, Any, None]],
-) -> int:
+def _export_query(
+    slug: str, where: ReportFilter, dimensions: list[str], answers: list[tuple[str, Cell]]
+) -> tuple[str, list[Any]]:
+    """The export's SELECT, with `/*range*/` where a range's conditions go, and its arguments."""
     condition, args = _export_where(slug, where)
     pattern = ""
     if any(cell in (Cell.TEXT, Cell.ANY) for _, cell in answers):
@@ -778,13 +800,109 @@ async def _copy_export_csv(
                index_score, CASE WHEN quote_consent THEN 'true' ELSE 'false' END,
                {", ".join(cells)}
           FROM response
-         WHERE {condition}
+         WHERE {condition} /*range*/
          ORDER BY created_at
     """
-    # As select_export_batches: the index in order, rather than a sort before any row.
-    await conn.execute("SET LOCAL enable_sort = off")
-    status = await conn.copy_from_query(query, *args, output=output, format="csv")
+    return query, args
+
+
+async def _export_edges(conn: db.Connection, slug: str, where: ReportFilter) -> list[datetime]:
+    """Times that cut the selected rows into ranges of about EXPORT_RANGE_ROWS, from a sample
+    of pages; none for an export too small to gain from two connections."""
+    condition, args = _export_where(slug, where)
+    sample = await conn.fetch(
+        f"""
+        SELECT created_at FROM response TABLESAMPLE SYSTEM ({_EDGE_SAMPLE_PERCENT}) REPEATABLE (1)
+         WHERE {condition}
+         ORDER BY created_at
+        """,
+        *args,
+    )
+    every = round(EXPORT_RANGE_ROWS * _EDGE_SAMPLE_PERCENT / 100)
+    return sorted({row["created_at"] for row in sample[every::every]})
+
+
+async def _copy_range(
+    conn: db.Connection,
+    query: str,
+    args: list[Any],
+    after: datetime | None,
+    before: datetime | None,
+    output: Callable[[bytes], Coroutine[Any, Any, None]],
+) -> int:
+    """COPY the rows with `after` <= created_at < `before` (either end open when None)."""
+    conditions = ""
+    if after is not None:
+        args = [*args, after]
+        conditions += f" AND created_at >= ${len(args)}"
+    if before is not None:
+        args = [*args, before]
+        conditions += f" AND created_at < ${len(args)}"
+    status = await conn.copy_from_query(
+        query.replace("/*range*/", conditions), *args, output=output, format="csv"
+    )
     return int(status.split()[-1])
+
+
+_Part = asyncio.Queue[bytes | Exception | None]  # a range's chunks, then None or its error
+
+
+def _keeper(part: _Part) -> Callable[[bytes], Coroutine[Any, Any, None]]:
+    async def keep(chunk: bytes) -> None:
+        part.put_nowait(bytes(chunk))  # asyncpg hands over a buffer it may reuse
+
+    return keep
+
+
+async def _copy_ranges(
+    conns: list[db.Connection],
+    query: str,
+    args: list[Any],
+    edges: list[datetime],
+    output: Callable[[bytes], Coroutine[Any, Any, None]],
+) -> int:
+    """COPY the ranges between `edges` on the connections in turn, and pass their bytes to
+    `output` in order. A range starts only once the one before it is going out, so at most
+    two ranges are held."""
+    ranges = list(itertools.pairwise([None, *edges, None]))
+    parts: list[_Part] = [asyncio.Queue() for _ in ranges]
+    may_start = [asyncio.Event() for _ in ranges]
+    counts = [0] * len(ranges)
+
+    async def copy(conn: db.Connection, mine: range) -> None:
+        for i in mine:
+            await may_start[i].wait()
+            part = parts[i]
+            try:
+                counts[i] = await _copy_range(conn, query, args, *ranges[i], _keeper(part))
+            except Exception as exc:  # for the reader to raise, in order
+                part.put_nowait(exc)
+                return
+            part.put_nowait(None)
+
+    workers = [
+        asyncio.ensure_future(copy(conn, range(k, len(ranges), len(conns))))
+        for k, conn in enumerate(conns)
+    ]
+    try:
+        may_start[0].set()
+        for i, part in enumerate(parts):
+            if i + 1 < len(ranges):
+                may_start[i + 1].set()
+            while (chunk := await part.get()) is not None:
+                if isinstance(chunk, Exception):
+                    raise chunk
+                await output(chunk)
+        await asyncio.gather(*workers)
+    finally:
+        for conn, worker in zip(conns, workers, strict=True):
+            if not worker.done():
+                # Stopped early (the reader went away, or another range failed): closing the
+                # connection stops its COPY at once, as exports._csv_chunks does.
+                conn.terminate()
+                worker.cancel()
+        await asyncio.wait(workers)
+    return sum(counts)
 
 
 class CopiedResponse(NamedTuple):

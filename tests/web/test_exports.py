@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +16,8 @@ import anyio
 import msgspec
 import pytest
 
-from survey import auth, exports, table
-from survey.model import Questionnaire
+from survey import auth, exports, store, table
+from survey.model import Loaded, Questionnaire
 from survey.table import neutralise
 
 pytestmark = pytest.mark.anyio
@@ -453,21 +454,51 @@ async def test_a_large_export_streams_a_batch_at_a_time(app, client, conn, quest
     assert max(len(c) for c in chunks) < 1.5 * len(body) / parts
 
 
+async def insert_response(pool: Any, loaded: Loaded) -> str:
+    """A response stored on a connection of the app's own pool (in the app's event loop)."""
+    new = store.NewResponse(
+        id=uuid.uuid4(),
+        slug=loaded.definition.slug,
+        version=loaded.version,
+        source="api",
+        answers=connector_answers(loaded.definition),
+        dimensions={},
+        index_score=None,
+        profile=None,
+        quote_consent=False,
+        result_token_hash=uuid.uuid4().bytes,
+    )
+    async with pool.acquire() as conn:
+        await store.insert_response(conn, new)
+    return str(new.id)
+
+
+def split_exports(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    """Make a CSV export of more than `rows` rows go over two connections, in ranges of
+    `rows`, as a large one does (store.copy_export_csv)."""
+    monkeypatch.setattr(store, "EXPORT_RANGE_ROWS", rows)
+    monkeypatch.setattr(store, "_EDGE_SAMPLE_PERCENT", 100)
+
+
 @pytest.mark.parametrize(
-    ("fmt", "gzipped", "after"),  # hang up after this many body messages
+    ("fmt", "gzipped", "after", "split"),  # hang up after this many body messages
     [
-        ("csv", False, 2),
-        ("csv", False, 5),
-        ("csv", True, 2),
-        ("csv", True, 5),
-        ("jsonl", False, 2),  # 12,000 rows are three batches
-        ("jsonl", True, 2),
+        ("csv", False, 2, False),
+        ("csv", False, 5, False),
+        ("csv", True, 2, False),
+        ("csv", True, 5, False),
+        ("csv", False, 2, True),
+        ("csv", True, 5, True),
+        ("jsonl", False, 2, False),  # 12,000 rows are three batches
+        ("jsonl", True, 2, False),
     ],
 )
 async def test_an_export_the_client_abandons_gives_its_connection_back(
-    app, client, conn, questionnaires, caplog, fmt, gzipped, after
+    app, client, conn, questionnaires, caplog, monkeypatch, fmt, gzipped, after, split
 ):
     caplog.set_level(logging.WARNING)
+    if split:
+        split_exports(monkeypatch, 500)
     await exports.insert_demo(conn, questionnaires["connector"], 12_000, days=30, seed=2)
     secret = await token(conn)
     url = (CSV if fmt == "csv" else JSONL).format(slug="connector")
@@ -502,6 +533,40 @@ async def test_an_export_the_client_abandons_gives_its_connection_back(
     whole = await client.get(url + "?include_demo=true", headers=bearer(secret))
     assert whole.status_code == 200
     assert sum(len(body) for body in bodies) < len(whole.content)  # it stopped early
+
+
+async def test_a_csv_export_split_over_two_connections_is_the_same_bytes(
+    app, client, conn, questionnaires, monkeypatch
+):
+    await exports.insert_demo(conn, questionnaires["connector"], 3_000, days=30, seed=3)
+    secret = await token(conn)
+    url = CSV.format(slug="connector") + "?include_demo=true"
+    alone = await client.get(url, headers=bearer(secret))
+    split_exports(monkeypatch, 100)  # about thirty ranges
+    late: list[str] = []
+    keep = store._copy_range
+    loaded = questionnaires["connector"]
+
+    used: list[int] = []
+
+    async def copy_range(conn: Any, *args: Any) -> int:
+        # A response that arrives once the export has begun is not in it, on either connection.
+        if not late:
+            late.append(await insert_response(app.state.pool, loaded))
+        used.append(id(conn))
+        return await keep(conn, *args)
+
+    monkeypatch.setattr(store, "_copy_range", copy_range)
+
+    shared = await client.get(url, headers=bearer(secret))
+
+    assert shared.status_code == alone.status_code == 200
+    assert shared.content == alone.content
+    assert shared.text.count("\n") == 3_001
+    assert len(used) >= 20 and len(set(used)) == 2  # ranges, on two connections
+    assert late and late[0] not in shared.text
+    assert late[0] in (await client.get(url, headers=bearer(secret))).text
+    assert app.state.pool.get_idle_size() == app.state.pool.get_size()
 
 
 @pytest.mark.parametrize(
