@@ -118,23 +118,23 @@ def _sums(
     complete = [i for i in indexes if i is not None]
     if complete:
         sums["scored",] = float(len(complete))
-    _count(sums, ("i",), map(rounded_text, complete))
+    _count_rounded(sums, ("i",), complete)
     profiles = [s.profile.id if s.profile is not None else None for s in scores]
-    _count(sums, ("p",), (p for p in profiles if p is not None))
+    _count(sums, ("p",), profiles)
     for item in plan.counted:
-        _count(sums, ("v", item), _texts(list(map(methodcaller("get", item), answers))))
+        _count(sums, ("v", item), map(methodcaller("get", item), answers))
     for item in plan.multi:
         chosen = map(methodcaller("get", item), answers)
-        options = (o for c in chosen if c.__class__ is list for o in c)
-        _count(sums, ("v", item), _texts(list(options)))
+        _count(sums, ("v", item), [o for c in chosen if c.__class__ is list for o in c])
     for item in plan.segments:
         _segment(
             sums, item, _texts(list(map(methodcaller("get", item), answers))), indexes, profiles
         )
-    names = sorted({name for s in scores for name in s.dimensions})
-    columns = [[s.dimensions.get(name) for s in scores] for name in names]
+    dimensions = [s.dimensions for s in scores]
+    names = sorted({name for d in dimensions for name in d})
+    columns = [list(map(methodcaller("get", name), dimensions)) for name in names]
     for name, column in zip(names, columns, strict=True):
-        _count(sums, ("d", name), [rounded_text(v) for v in column if v is not None])
+        _count_rounded(sums, ("d", name), column)
     _dimension_pairs(sums, names, columns)
     for dim, items in plan.reliability:
         _item_products(
@@ -143,10 +143,29 @@ def _sums(
     return sums
 
 
-def _count(sums: dict[Key, float], prefix: Key, texts: Iterable[str | None]) -> None:
-    for text, count in Counter(texts).items():
+def _count(sums: dict[Key, float], prefix: Key, values: Iterable[object]) -> None:
+    """Count each value under its text (value_text); None and other kinds are not counted.
+
+    Counted as they are, then each distinct value made text: unless there is a float, which
+    Python counts together with the int it equals (2.0 and 2) where PostgreSQL prints 2.0.
+    """
+    values = list(values)
+    counts = Counter(values)
+    if float in set(map(type, counts)):
+        counts = Counter(map(value_text, values))
+    for value, count in counts.items():
+        text = value_text(value)
         if text is not None:
-            sums[(*prefix, text)] = float(count)
+            key = (*prefix, text)
+            sums[key] = sums.get(key, 0.0) + count
+
+
+def _count_rounded(sums: dict[Key, float], prefix: Key, values: Iterable[float | None]) -> None:
+    """Count each number under its text rounded to four decimals (rounded_text)."""
+    for value, count in Counter(values).items():
+        if value is not None:
+            key = (*prefix, rounded_text(value))
+            sums[key] = sums.get(key, 0.0) + count
 
 
 def _texts(values: list[Answer]) -> list[str | None]:

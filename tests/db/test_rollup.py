@@ -66,7 +66,8 @@ def answers_for(loaded: Loaded, rng: random.Random) -> dict[str, Any]:
             case NumberItem(integer=True):
                 out[item.id] = rng.randint(1, 60)
             case NumberItem():
-                out[item.id] = rng.choice([1.5, 2.0, 3.25, 7.0, 12.125, 499.9999, 1.1, 60.0])
+                # 2 and 2.0 are one value to Python, two texts to PostgreSQL (2 and 2.0).
+                out[item.id] = rng.choice([1.5, 2.0, 2, 3.25, 7.0, 7, 12.125, 499.9999, 60.0])
             case TextItem():
                 out[item.id] = rng.choice(["Listening first.", "Ask & give.\ttab"])
     return out
