@@ -73,9 +73,9 @@ def migrate_or_exit(url: str) -> list[str]:
         raise
 
 
-def on_database(work: Callable[[db.Connection], Awaitable[T]]) -> T:
-    """Run `work` on the database `survey migrate` would use, migrated first."""
-    url = database_url(settings_from_env())
+def on_database(work: Callable[[db.Connection], Awaitable[T]], url: str | None = None) -> T:
+    """Run `work` on the database `survey migrate` would use (or `url`), migrated first."""
+    url = url or database_url(settings_from_env())
     migrate_or_exit(url)
 
     async def run() -> T:
@@ -462,17 +462,26 @@ def export(
 
     sink = sys.stdout.buffer if out == "-" else part.open("wb")
 
+    url = database_url(settings_from_env())
+
     async def work(conn: db.Connection) -> int:
         total = await store.select_export_count(conn, slug, where)
         progress = exports.Progress()
-        with _bar(total, f"exporting to {out}") as bar:
-            async for chunk in exports.export_chunks(conn, loaded, where, fmt, progress):
-                sink.write(chunk)
-                bar.update(min(progress.rows, total) - bar.pos)
+        # A second connection shares a large CSV export's work, as the API's does.
+        helper = await db.connect(url) if fmt == "csv" else None
+        try:
+            chunks = exports.export_chunks(conn, loaded, where, fmt, progress, helper)
+            with _bar(total, f"exporting to {out}") as bar:
+                async for chunk in chunks:
+                    sink.write(chunk)
+                    bar.update(min(progress.rows, total) - bar.pos)
+        finally:
+            if helper is not None:
+                await helper.close()
         return progress.rows
 
     try:
-        written = on_database(work)
+        written = on_database(work, url)
     except BaseException:
         if out != "-":
             sink.close()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from survey import db, exports, loader, scoring
+from survey import db, exports, loader, scoring, store
 from survey.cli import main
 from survey.model import Submission
 
@@ -358,3 +358,30 @@ def test_export_of_a_large_table_reports_progress_and_matches_the_count(
     assert result.exit_code == 0, result.output
     assert "exporting to" in result.stderr
     assert len(out.read_bytes().splitlines()) == 12_000
+
+
+def test_a_csv_export_split_over_two_connections_is_the_same_file(
+    database_url, served, tmp_path, monkeypatch
+):
+    assert run(database_url, served, "demo", "teamwork", "--responses", "3000").exit_code == 0
+    alone, shared = tmp_path / "alone.csv", tmp_path / "shared.csv"
+    export = ["export", "teamwork", "--include-demo", "--out"]
+    assert run(database_url, served, *export, str(alone)).exit_code == 0
+    # As a large export does, in ranges of about 200 rows (store.copy_export_csv).
+    monkeypatch.setattr(store, "EXPORT_RANGE_ROWS", 200)
+    monkeypatch.setattr(store, "_EDGE_SAMPLE_PERCENT", 100)
+    calls = []
+    copy_range = store._copy_range
+
+    async def counted(*args):
+        calls.append(args[0])
+        return await copy_range(*args)
+
+    monkeypatch.setattr(store, "_copy_range", counted)
+
+    result = run(database_url, served, *export, str(shared))
+
+    assert result.exit_code == 0, result.output
+    assert len(calls) >= 10 and len({id(conn) for conn in calls}) == 2
+    assert shared.read_bytes() == alone.read_bytes()
+    assert len(shared.read_bytes().splitlines()) == 3_001
