@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import logging.config
@@ -467,17 +468,22 @@ def export(
     async def work(conn: db.Connection) -> int:
         total = await store.select_export_count(conn, slug, where)
         progress = exports.Progress()
-        # A second connection shares a large CSV export's work, as the API's does.
-        helper = await db.connect(url) if fmt == "csv" else None
+        # A second connection shares a large CSV export's work, as the API's does; without
+        # one, the export goes alone.
+        helper = None
+        if fmt == "csv":
+            with contextlib.suppress(DatabaseUnavailable):
+                helper = await db.connect(url)
         try:
             chunks = exports.export_chunks(conn, loaded, where, fmt, progress, helper)
-            with _bar(total, f"exporting to {out}") as bar:
-                async for chunk in chunks:
-                    sink.write(chunk)
-                    bar.update(min(progress.rows, total) - bar.pos)
+            async with contextlib.aclosing(chunks):
+                with _bar(total, f"exporting to {out}") as bar:
+                    async for chunk in chunks:
+                        sink.write(chunk)
+                        bar.update(min(progress.rows, total) - bar.pos)
         finally:
             if helper is not None:
-                await helper.close()
+                await helper.close()  # idle by now, or already closed by the export's cleanup
         return progress.rows
 
     try:

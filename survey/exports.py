@@ -17,6 +17,7 @@ import contextlib
 import csv
 import io
 import itertools
+import logging
 import math
 import multiprocessing
 import os
@@ -67,6 +68,8 @@ from survey.stats import ReportFilter
 Format = Literal["csv", "jsonl"]
 # Litestar adds `; charset=utf-8` to text types.
 MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+
+log = logging.getLogger("survey")
 
 EXPORT_BATCH = 5_000
 CHUNK = 256 * 1024  # bytes of CSV passed on at a time
@@ -248,11 +251,18 @@ async def _pooled_export(
     except db.UNAVAILABLE as exc:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
     helper = None
-    if fmt == "csv" and (pool.get_idle_size() or pool.get_size() < pool.get_max_size()):
-        # A second connection shares a large CSV export's work, when the pool has one to
-        # spare. Not with a timeout: asyncpg can lose a connection whose acquire timed out.
-        with contextlib.suppress(*db.UNAVAILABLE):
+    spare = pool.get_idle_size() + pool.get_max_size() - pool.get_size()
+    if fmt == "csv" and spare >= 2:
+        # A second connection shares a large CSV export's work when the pool can spare it
+        # and still keep one for everyone else. Not with a timeout: asyncpg can lose a
+        # connection whose acquire timed out (MagicStack/asyncpg#467).
+        try:
             helper = await pool.acquire()
+        except db.UNAVAILABLE:
+            pass  # alone, then
+        except BaseException:
+            await asyncio.shield(pool.release(conn))
+            raise
     # A few chunks in hand at most, so memory stays flat however fast the export is made.
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=2)
 
@@ -580,8 +590,7 @@ async def import_ndjson(
                 future.cancel()
         accepted = await copier.done()
         await add_sums(conn, loaded, sums)
-    if accepted >= ANALYZE_AFTER:
-        await store.analyze_responses(conn)
+    await analyze_after_load(conn, accepted)
     return ImportSummary(accepted=accepted, rejected=listed, rejected_count=rejected_count)
 
 
@@ -589,7 +598,18 @@ async def add_sums(conn: db.Connection, loaded: Loaded, sums: rollup.Sums) -> No
     """Add the sums of rows this transaction copied as folded to the report rollup."""
     if sums:
         q = loaded.definition
-        await store.add_to_report_rollup(conn, q.slug, stats.shape_of(q), rollup.rows_of(sums))
+        copied = int(sum(place[("n",)] for place in sums.values()))
+        rows = rollup.rows_of(sums)
+        await store.add_to_report_rollup(conn, q.slug, stats.shape_of(q), rows, copied)
+
+
+async def analyze_after_load(conn: db.Connection, stored: int) -> None:
+    """Renew the planner's statistics after a large bulk load; the load stands if it fails."""
+    if stored >= ANALYZE_AFTER:
+        try:
+            await store.analyze_responses(conn)
+        except (asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("ANALYZE after a bulk load of %d rows failed: %s", stored, exc)
 
 
 class _Copier:
@@ -876,8 +896,7 @@ async def insert_demo(
                 on_batch(made)
         stored = await copier.done()
         await add_sums(conn, loaded, sums)
-    if stored >= ANALYZE_AFTER:
-        await store.analyze_responses(conn)
+    await analyze_after_load(conn, stored)
     return stored
 
 

@@ -150,6 +150,7 @@ def _count(sums: dict[Key, float], prefix: Key, values: Iterable[object]) -> Non
     Python counts together with the int it equals (2.0 and 2) where PostgreSQL prints 2.0.
     """
     values = list(values)
+    counts: Counter[object]
     if float in set(map(type, values)):  # the values': a Counter keeps the first of 2 and 2.0
         counts = Counter(map(value_text, values))
     else:

@@ -377,34 +377,43 @@ async def update_report_rollup(
 
 
 async def add_to_report_rollup(
-    conn: db.Connection, slug: str, shape: ReportShape, rows: list[list[object]]
+    conn: db.Connection, slug: str, shape: ReportShape, rows: list[list[object]], copied: int
 ) -> bool:
-    """Add sums computed in Python (survey/rollup.py) for the rows this transaction stored as
-    folded; True when added.
+    """Add sums computed in Python (survey/rollup.py) for the `copied` rows this transaction
+    stored as folded; True when added.
 
-    When the rollup was folded with other item lists, nothing is added: every response,
-    these rows included, is marked to be folded again, as `update_report_rollup` does.
+    When the rollup was folded with other item lists, nothing is added and these rows are
+    marked to be folded by the next report, which settles the lists as it always does.
     """
     # Waits for a fold or deletion in progress: the rollup's writers go one at a time.
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtext('report_rollup'), hashtext($1))", slug
     )
     stored = await conn.fetchval("SELECT shape FROM report_shape WHERE slug = $1", slug)
-    same = stored is not None and msgspec.convert(stored, ReportShape) == shape
-    if stored is not None and not same:
-        await conn.execute("DELETE FROM report_rollup WHERE slug = $1", slug)
-        await conn.execute("UPDATE response SET folded = false WHERE slug = $1", slug)
-    if not same:
-        await conn.execute(
+    if stored is not None and msgspec.convert(stored, ReportShape) != shape:
+        # This transaction's own rows (those it wrote, xmin); in a savepoint they carry
+        # another id, and every row is marked instead.
+        marked = await conn.fetchval(
             """
-            INSERT INTO report_shape (slug, shape) VALUES ($1, $2)
-            ON CONFLICT (slug) DO UPDATE SET shape = excluded.shape
+            WITH marked AS (
+                UPDATE response SET folded = false
+                 WHERE slug = $1 AND folded AND xmin = pg_current_xact_id()::xid
+                RETURNING 1
+            )
+            SELECT count(*) FROM marked
             """,
+            slug,
+        )
+        if marked != copied:
+            await conn.execute("UPDATE response SET folded = false WHERE slug = $1", slug)
+            await conn.execute("DELETE FROM report_rollup WHERE slug = $1", slug)
+        return False
+    if stored is None:
+        await conn.execute(
+            "INSERT INTO report_shape (slug, shape) VALUES ($1, $2)",
             slug,
             msgspec.to_builtins(shape),
         )
-    if stored is not None and not same:
-        return False
     await conn.execute(
         """
         INSERT INTO report_rollup AS t (slug, version, day, source, key, value)
@@ -732,9 +741,15 @@ _CELL_SQL: dict[Cell, str] = {
 }
 
 
-# A parallel export's ranges hold about this many rows each; at most two are in memory at once
-# (the one going out and the next), a few megabytes each.
+# A parallel export's ranges hold about this many rows each. Two are in memory at most (the
+# one going out and the next), a few megabytes each, and the next one no more than
+# _RANGE_PIECES pieces whatever the sample said.
 EXPORT_RANGE_ROWS = 20_000
+# asyncpg gives a COPY one time budget for the whole of it (the pool's 60 s command timeout
+# unless told otherwise), and a COPY goes at the pace of the client taking it.
+EXPORT_TIMEOUT = 24 * 3600.0
+# Pieces (asyncpg's, ~10 kB) a range not yet going out may hold: its COPY waits beyond that.
+_RANGE_PIECES = 1024
 # The share of pages sampled to place the ranges' edges: a million rows give ~5,000 samples.
 _EDGE_SAMPLE_PERCENT = 0.5
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
@@ -839,7 +854,11 @@ async def _copy_range(
         args = [*args, before]
         conditions += f" AND created_at < ${len(args)}"
     status = await conn.copy_from_query(
-        query.replace("/*range*/", conditions), *args, output=output, format="csv"
+        query.replace("/*range*/", conditions),
+        *args,
+        output=output,
+        format="csv",
+        timeout=EXPORT_TIMEOUT,
     )
     return int(status.split()[-1])
 
@@ -849,7 +868,7 @@ _Part = asyncio.Queue[bytes | Exception | None]  # a range's chunks, then None o
 
 def _keeper(part: _Part) -> Callable[[bytes], Coroutine[Any, Any, None]]:
     async def keep(chunk: bytes) -> None:
-        part.put_nowait(bytes(chunk))  # asyncpg hands over a buffer it may reuse
+        await part.put(bytes(chunk))  # asyncpg hands over a buffer it may reuse
 
     return keep
 
@@ -863,9 +882,9 @@ async def _copy_ranges(
 ) -> int:
     """COPY the ranges between `edges` on the connections in turn, and pass their bytes to
     `output` in order. A range starts only once the one before it is going out, so at most
-    two ranges are held."""
+    two ranges are held, and a range waiting to go out holds _RANGE_PIECES pieces at most."""
     ranges = list(itertools.pairwise([None, *edges, None]))
-    parts: list[_Part] = [asyncio.Queue() for _ in ranges]
+    parts: list[_Part] = [asyncio.Queue(maxsize=_RANGE_PIECES) for _ in ranges]
     may_start = [asyncio.Event() for _ in ranges]
     counts = [0] * len(ranges)
 
@@ -876,9 +895,9 @@ async def _copy_ranges(
             try:
                 counts[i] = await _copy_range(conn, query, args, *ranges[i], _keeper(part))
             except Exception as exc:  # for the reader to raise, in order
-                part.put_nowait(exc)
+                await part.put(exc)
                 return
-            part.put_nowait(None)
+            await part.put(None)
 
     workers = [
         asyncio.ensure_future(copy(conn, range(k, len(ranges), len(conns))))
@@ -966,9 +985,12 @@ async def analyze_responses(conn: db.Connection) -> None:
     """Refresh the planner's statistics after a bulk load, rather than wait for autovacuum.
 
     Until then a table that grew from nothing to a million rows is planned as if empty: the
-    quotes of a report took 1.9 s instead of 10 ms. About a second for a million rows.
+    quotes of a report took 1.9 s instead of 10 ms. About a second for a million rows; it
+    does not wait behind a VACUUM or another ANALYZE for more than a few seconds.
     """
-    await conn.execute("ANALYZE response, report_rollup")
+    async with conn.transaction():
+        await conn.execute("SET LOCAL lock_timeout = '5s'")
+        await conn.execute("ANALYZE response, report_rollup")
 
 
 async def select_clock(conn: db.Connection) -> datetime:

@@ -6,15 +6,17 @@ in SQL. Hundreds of hostile and random values go through both and must come out 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import random
 import uuid
 
+import asyncpg
 import msgspec
 import pytest
 
-from survey import store
+from survey import db, store
 from survey.model import Loaded, Questionnaire
 from survey.stats import ReportFilter
 from survey.table import FORMULA_START, Cell, answer_cells, neutralise
@@ -195,3 +197,28 @@ def test_an_item_that_changed_between_versions_is_written_the_safe_way(
 
     assert cells[item_id] == cell
     assert all(c == dict(answer_cells(q, [q]))[i] for i, c in cells.items() if i != item_id)
+
+
+async def test_an_export_slower_than_the_command_timeout_still_finishes(
+    database_url, conn, connector
+):
+    """A COPY goes at the pace of whoever takes it; asyncpg would otherwise cut it off once
+    the connection's command timeout (the pool's 60 s) had passed in all."""
+    ids = [await insert(conn, connector, {"t": f"answer {n}"}) for n in range(40)]
+    slow = await asyncpg.connect(database_url, command_timeout=0.5)
+    await db._init_connection(slow)
+    taken: list[bytes] = []
+
+    async def output(chunk: bytes) -> None:
+        await asyncio.sleep(0.6)  # a slow client: longer than the command timeout
+        taken.append(bytes(chunk))
+
+    try:
+        where = ReportFilter(sources=("api",))
+        count = await store.copy_export_csv(
+            slow, connector.definition.slug, where, [], lambda _: [("t", Cell.TEXT)], output
+        )
+    finally:
+        await slow.close()
+    assert count == len(ids)
+    assert len(taken) >= 1
