@@ -259,7 +259,7 @@ async def _pooled_export(
         try:
             helper = await pool.acquire()
         except db.UNAVAILABLE:
-            pass  # alone, then
+            helper = None  # the export goes alone
         except BaseException:
             await asyncio.shield(pool.release(conn))
             raise

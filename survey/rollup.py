@@ -2,8 +2,8 @@
 
 A bulk import or demo data adds these sums to `report_rollup` in the transaction that stores
 its rows, and stores the rows as already folded: the first report after a large import has
-nothing left to fold (PostgreSQL folds about a thousand responses a second; this costs a few
-microseconds a row in the scoring workers). They are the sums `store._CONTRIBUTIONS` computes
+nothing left to fold (PostgreSQL folds about a thousand responses a second; this costs about
+20 microseconds a row in the scoring workers). They are the sums `store._CONTRIBUTIONS` computes
 in SQL, key for key: a deletion subtracts a row's contribution with that SQL, and
 `tests/db/test_rollup.py` holds the two to the same sums.
 """
