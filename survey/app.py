@@ -37,6 +37,7 @@ from survey.api import P503, ApiController, Health, ProblemDetails
 from survey.config import Settings
 from survey.errors import (
     DatabaseUnavailable,
+    FiguresUnavailable,
     Forbidden,
     IdempotencyConflict,
     InvalidQuery,
@@ -68,6 +69,7 @@ STATUS: dict[type[SurveyError], tuple[int, str]] = {
     InvalidSubmission: (422, "Invalid submission"),
     IdempotencyConflict: (422, "Idempotency-Key reused with a different body"),
     DatabaseUnavailable: (503, "Database unavailable"),
+    FiguresUnavailable: (503, "Figures unavailable"),
 }
 
 

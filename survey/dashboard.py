@@ -26,7 +26,7 @@ from markupsafe import Markup
 from survey import auth, charts, stats
 from survey.api import Db
 from survey.charts import go
-from survey.errors import InvalidQuery, NotFound, Problem
+from survey.errors import FiguresUnavailable, InvalidQuery, NotFound, Problem
 from survey.model import ChoiceItem, Loaded
 from survey.pages import PLOTLY_JS, STATIC, environment, questionnaire, secure
 from survey.reports import load_report
@@ -183,9 +183,23 @@ class FigureExporter:
         async with self._lock:  # one tab: requests take turns
             if self._kaleido is None:
                 import kaleido
+                from choreographer.errors import (
+                    BrowserDepsError,
+                    BrowserFailedError,
+                    ChromeNotFoundError,
+                )
 
-                browser = kaleido.Kaleido(n=1, timeout=60, plotlyjs=str(PLOTLY_JS), mathjax=False)
-                await browser.open()
+                try:
+                    browser = kaleido.Kaleido(
+                        n=1, timeout=60, plotlyjs=str(PLOTLY_JS), mathjax=False
+                    )
+                    await browser.open()
+                except (ChromeNotFoundError, BrowserFailedError, BrowserDepsError) as exc:
+                    raise FiguresUnavailable(
+                        "SVG and PDF figures need Chromium on the server (Debian's `chromium` "
+                        "package, or a browser at $BROWSER_PATH); the HTML report and the PNG "
+                        f"button of each chart work without it. {exc}"
+                    ) from exc
                 self._kaleido = browser
             try:
                 data: bytes = await self._kaleido.calc_fig(figure, opts=opts)

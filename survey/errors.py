@@ -68,6 +68,10 @@ class EmbeddedVersionMismatch(SurveyError):
     """The embedded database's folder was made by another major version of PostgreSQL."""
 
 
+class FiguresUnavailable(SurveyError):
+    """SVG and PDF figures need a Chromium on the server, and none could be started."""
+
+
 class TokenExists(SurveyError):
     """A researcher token with this name exists (revoked tokens keep their names)."""
 

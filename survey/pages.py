@@ -35,7 +35,7 @@ from survey import charts, compress, db, intake, scoring, store
 from survey.api import Db
 from survey.charts import go
 from survey.config import Settings
-from survey.errors import InvalidSubmission, NotFound, Problem
+from survey.errors import FiguresUnavailable, InvalidSubmission, NotFound, Problem
 from survey.model import (
     Answer,
     Item,
@@ -559,12 +559,15 @@ def error_page(
     exc: Exception | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response[Any]:
-    """The HTML page for an error; our own NotFound messages are shown, nothing else is."""
+    """The HTML page for an error; our own NotFound and FiguresUnavailable messages are shown,
+    nothing else is."""
     title, text = _ERROR_TEXT.get(
         status, ("Something went wrong", "Sorry, this is a fault on our side. Please try again.")
     )
     if isinstance(exc, NotFound):
         title, text = "Not found", str(exc)
+    elif isinstance(exc, FiguresUnavailable):
+        title, text = "Figures unavailable", str(exc)
     return Template(
         "error.html",
         context={"status": status, "title": title, "text": text},

@@ -83,3 +83,9 @@ def test_the_image_migrates_then_serves_as_a_user_without_privileges():
     assert json.loads(cmd)[:2] == ["survey", "serve"]
     assert re.search(r"^USER survey$", DOCKERFILE, re.MULTILINE)
     assert "/healthz" in DOCKERFILE
+
+
+def test_the_image_has_the_chromium_that_svg_and_pdf_figures_need():
+    runtime = DOCKERFILE.rsplit("\nFROM ", 1)[1]  # the last stage is the one that runs
+    assert re.search(r"apt-get install [^\n]*\bchromium\b", runtime)
+    assert "BROWSER_PATH=/usr/bin/chromium" in runtime

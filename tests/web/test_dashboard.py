@@ -204,6 +204,18 @@ async def test_print_figures_are_valid_svg_and_pdf(
         assert response.status_code == 404, bad
 
 
+@pytest.mark.anyio
+async def test_a_figure_without_a_browser_is_a_503_that_names_chromium(
+    tokens: dict[str, str], client: AsyncTestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")
+    url = "/reports/connector/figures/index.svg"
+    page = await client.get(url, headers=bearer(tokens["reports"]))
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Figures unavailable" in page.text and "Chromium" in page.text
+
+
 def test_survey_report_writes_the_same_html_report(
     tokens: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
