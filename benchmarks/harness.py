@@ -61,15 +61,22 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(factory: str, env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    """Serve `factory` (module:function) with uvicorn in a subprocess; yield its base URL."""
+def server(
+    factory: str, env: dict[str, str], workers: int = 1, checkout: Path = ROOT
+) -> Iterator[str]:
+    """Serve `factory` (module:function) with uvicorn in a subprocess; yield its base URL.
+
+    `checkout` serves another checkout of the project (a baseline commit in a git worktree,
+    with its own .venv from `uv sync`) instead of this one.
+    """
     port = free_port()
+    python = sys.executable if checkout == ROOT else str(checkout / ".venv" / "bin" / "python")
     command = [
-        sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
+        python, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     quiet = {"SURVEY_LOG_LEVEL": "warning"}  # no access lines: the benchmark reads stdout
-    process = subprocess.Popen(command, env={**os.environ, **quiet, **env}, cwd=ROOT)
+    process = subprocess.Popen(command, env={**os.environ, **quiet, **env}, cwd=checkout)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
