@@ -6,9 +6,9 @@
 Run it twice: on the embedded PostgreSQL (the default) and on a server with its stock settings
 (`BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres`: JIT on, as every packaged
 PostgreSQL and the `postgres` image ship it). It fills a fresh database the way a real study
-does: the NDJSON bulk import of `--imported` lines over HTTP (200,000 a request), then `--submitted` single
-submissions to the JSON API from 16 clients. It then times, warm, the report JSON and the
-dashboard page (median of `--runs`, after one untimed request).
+does: the NDJSON bulk import of `--imported` lines over HTTP (200,000 a request), then
+`--submitted` single submissions to the JSON API from 16 clients. It then times, warm, the
+report JSON and the dashboard page (median of `--runs`, after one untimed request).
 
 `--baseline CHECKOUT` serves another checkout of the project (a git worktree of an earlier
 commit, after `uv sync` in it) against the same database, and times it the same way, the two
