@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from enum import IntEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
 
@@ -29,7 +30,16 @@ from survey.model import Loaded
 T = TypeVar("T")
 
 
-def fail(message: str, code: int = 1) -> None:
+class Exit(IntEnum):
+    """The exit statuses of every command, so that a script can tell an outage from bad input."""
+
+    OK = 0
+    PROBLEMS = 1  # the work found problems: an invalid file, rejected lines, no such token
+    USAGE = 2  # click's own, for arguments and options it cannot take
+    UNAVAILABLE = 69  # EX_UNAVAILABLE of sysexits.h: the database cannot be reached or started
+
+
+def fail(message: str, code: int = Exit.PROBLEMS) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -54,30 +64,12 @@ def database_url(settings: Settings, say: Callable[[str], None] = _say) -> str:
     try:
         return db.start_embedded(settings.data_dir)
     except Exception as exc:  # pgserver raises plain exceptions with the server's log
-        fail(f"could not start the embedded PostgreSQL: {exc}", 2)
+        fail(f"could not start the embedded PostgreSQL: {exc}", Exit.UNAVAILABLE)
         raise
 
 
-async def run_migrations(url: str) -> list[str]:
-    conn = await db.connect(url)
-    try:
-        return await migrate.migrate(conn)
-    finally:
-        await conn.close()
-
-
-def migrate_or_exit(url: str) -> list[str]:
-    try:
-        return asyncio.run(run_migrations(url))
-    except DatabaseUnavailable as exc:
-        fail(f"cannot reach the database at {config.redact(url)}: {exc}", 2)
-        raise
-
-
-def on_database(work: Callable[[db.Connection], Awaitable[T]], url: str | None = None) -> T:
-    """Run `work` on the database `survey migrate` would use (or `url`), migrated first."""
-    url = url or database_url(settings_from_env())
-    migrate_or_exit(url)
+def connected(work: Callable[[db.Connection], Awaitable[T]], url: str) -> T:
+    """Run `work` on a connection of its own to `url`; exit 69 if the database cannot be reached."""
 
     async def run() -> T:
         conn = await db.connect(url)
@@ -89,8 +81,19 @@ def on_database(work: Callable[[db.Connection], Awaitable[T]], url: str | None =
     try:
         return asyncio.run(run())
     except DatabaseUnavailable as exc:
-        fail(f"cannot reach the database at {config.redact(url)}: {exc}", 2)
+        fail(f"cannot reach the database at {config.redact(url)}: {exc}", Exit.UNAVAILABLE)
         raise
+
+
+def migrate_or_exit(url: str) -> list[str]:
+    return connected(migrate.migrate, url)
+
+
+def on_database(work: Callable[[db.Connection], Awaitable[T]], url: str | None = None) -> T:
+    """Run `work` on the database `survey migrate` would use (or `url`), migrated first."""
+    url = url or database_url(settings_from_env())
+    migrate_or_exit(url)
+    return connected(work, url)
 
 
 @click.group()
@@ -115,7 +118,7 @@ def validate(files: tuple[str, ...]) -> None:
         else:
             q = loaded.definition
             click.echo(f"{name}: ok ({q.slug}, version {loaded.version}, {len(q.items)} items)")
-    sys.exit(1 if bad else 0)
+    sys.exit(Exit.PROBLEMS if bad else Exit.OK)
 
 
 @main.command(name="migrate")
@@ -422,7 +425,7 @@ def import_command(slug: str, file: BinaryIO) -> None:
     if unlisted:
         click.echo(f"... and {unlisted} more rejected lines", err=True)
     click.echo(f"accepted {summary.accepted}, rejected {summary.rejected_count}")
-    sys.exit(1 if summary.rejected_count else 0)
+    sys.exit(Exit.PROBLEMS if summary.rejected_count else Exit.OK)
 
 
 @main.command()

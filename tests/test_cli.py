@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from survey import migrate
-from survey.cli import main
+from survey.cli import Exit, main
 from survey.model import LikertItem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ ALL = [m.name for m in migrate.available()]
 UNREACHABLE_URL = "postgresql://u:secretpw@127.0.0.1:1/x"
 
 
-def run(*args: str, **env: str):
+def run(*args: str, **env: str | None):
     return CliRunner().invoke(main, list(args), env=env)
 
 
@@ -143,7 +143,7 @@ def test_migrate_applies_every_migration_then_none(empty_database_url):
 
 
 def check_one_clear_line(result, shown_url: str) -> None:
-    assert result.exit_code != 0
+    assert result.exit_code == Exit.UNAVAILABLE == 69
     assert lines(result.output) == lines(result.stderr)
     assert len(lines(result.output)) == 1, result.output
     line = lines(result.output)[0]
@@ -168,6 +168,19 @@ def test_migrate_to_a_database_that_does_not_exist_says_so_in_one_line(server_ur
     assert "no_such_survey_database" in result.output
 
 
+def test_an_embedded_postgresql_that_cannot_start_exits_69_in_one_line(tmp_path):
+    # Its data directory would be made inside this one, which is a file.
+    data_dir = tmp_path / "not-a-directory"
+    data_dir.write_text("")
+
+    result = run("migrate", DATABASE_URL=None, SURVEY_DATA_DIR=str(data_dir))
+
+    assert result.exit_code == Exit.UNAVAILABLE
+    assert lines(result.stdout) == []
+    assert lines(result.stderr)[-1].startswith("error: could not start the embedded PostgreSQL: ")
+    assert "Traceback" not in result.output
+
+
 def test_a_bad_setting_is_refused_in_one_line(empty_database_url):
     result = run("migrate", DATABASE_URL=empty_database_url, SURVEY_POOL_SIZE="lots")
 
@@ -185,7 +198,7 @@ def test_serve_refuses_an_invalid_questionnaire_before_touching_the_database(tmp
     questionnaires.mkdir()
     broken = broken_connector(questionnaires)
 
-    # An unreachable database would exit 2: exiting 1 shows nothing was tried before the check.
+    # An unreachable database would exit 69: exiting 1 shows nothing was tried before the check.
     result = run(
         "serve",
         SURVEY_QUESTIONNAIRES_DIR=str(questionnaires),
