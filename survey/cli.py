@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import logging
 import logging.config
@@ -97,6 +98,9 @@ def on_database(work: Callable[[db.Connection], Awaitable[T]], url: str | None =
 
 
 @click.group()
+@click.version_option(
+    package_name="connector-survey", prog_name="survey", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """Connector Survey: serve questionnaires, score responses, report."""
 
@@ -314,12 +318,27 @@ def report_filter(
 
 def filter_options(command: Callable[..., None]) -> Callable[..., None]:
     """The report filters as options, shared by `survey report` and `survey export`."""
+
+    # `--version HASH` was the name of `--questionnaire-version` before `survey --version`.
+    @functools.wraps(command)
+    def with_old_name(*args: Any, old_version: str | None, **kwargs: Any) -> None:
+        if old_version is not None:
+            _say("warning: --version is deprecated here; use --questionnaire-version")
+            if kwargs["version"] not in (None, old_version):
+                raise click.UsageError("give --questionnaire-version only, not --version as well")
+            kwargs["version"] = old_version
+        command(*args, **kwargs)
+
     options = [
         click.option("--from", "from_", metavar="YYYY-MM-DD", help="First UTC day included."),
         click.option("--to", metavar="YYYY-MM-DD", help="Last UTC day included."),
         click.option(
-            "--version", "version", metavar="HASH", help="One questionnaire version only."
+            "--questionnaire-version",
+            "version",
+            metavar="HASH",
+            help="One questionnaire version only.",
         ),
+        click.option("--version", "old_version", metavar="HASH", hidden=True),
         click.option("--include-demo", is_flag=True, help="Include synthetic demo responses."),
         click.option(
             "--segment",
@@ -329,9 +348,10 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
             help="Only responses with this answer to a segment item; repeatable.",
         ),
     ]
+    decorated = with_old_name
     for option in reversed(options):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return decorated
 
 
 @main.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import signal
 import socket
@@ -62,6 +63,23 @@ async def ledger(url: str) -> list[str]:
         return [r["name"] for r in await conn.fetch("SELECT name FROM schema_migration")]
     finally:
         await conn.close()
+
+
+# --- the group ---------------------------------------------------------------------------------
+
+
+def test_version_prints_the_installed_package_version():
+    result = run("--version")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"survey {importlib.metadata.version('connector-survey')}\n"
+
+
+def test_an_unknown_option_is_a_usage_error_exiting_2():
+    result = run("migrate", "--colour")
+
+    assert result.exit_code == Exit.USAGE == 2
+    assert "No such option '--colour'" in result.stderr
 
 
 # --- validate ---------------------------------------------------------------------------------

@@ -385,3 +385,78 @@ def test_a_csv_export_split_over_two_connections_is_the_same_file(
     assert len(calls) >= 10 and len({id(conn) for conn in calls}) == 2
     assert shared.read_bytes() == alone.read_bytes()
     assert len(shared.read_bytes().splitlines()) == 3_001
+
+
+def test_export_keeps_only_the_questionnaire_version_asked_for(database_url, served, tmp_path):
+    seed_responses(database_url, served, tmp_path)
+    version = loader.load((served / "teamwork.yaml").read_bytes()).version
+    this, other = tmp_path / "this.jsonl", tmp_path / "other.jsonl"
+    export = ["export", "teamwork", "--format", "jsonl", "--questionnaire-version"]
+
+    result = run(database_url, served, *export, version, "--out", str(this))
+
+    assert result.exit_code == 0, result.output
+    assert len(this.read_text().splitlines()) == 2
+    assert "deprecated" not in result.stderr
+
+    result = run(database_url, served, *export, "0123456789ab", "--out", str(other))
+
+    assert result.exit_code == 0, result.output
+    assert other.read_text() == ""
+
+
+def test_export_still_takes_the_old_version_option_with_a_note_on_stderr(
+    database_url, served, tmp_path
+):
+    seed_responses(database_url, served, tmp_path)
+    out = tmp_path / "old.jsonl"
+    export = ["export", "teamwork", "--format", "jsonl", "--out", str(out)]
+
+    result = run(database_url, served, *export, "--version", "0123456789ab")
+
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == ""  # the filter applied: no response has that version
+    note = [x for x in result.stderr.splitlines() if "deprecated" in x]
+    assert note == ["warning: --version is deprecated here; use --questionnaire-version"]
+    assert "deprecated" not in result.stdout
+
+
+def test_report_filters_by_questionnaire_version_under_either_name(database_url, served, tmp_path):
+    seed_responses(database_url, served, tmp_path)
+    version = loader.load((served / "teamwork.yaml").read_bytes()).version
+    out = tmp_path / "report.html"
+    report = ["report", "teamwork", "--out", str(out)]
+
+    result = run(database_url, served, *report, "--questionnaire-version", version)
+
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}: 2 responses" in result.stdout
+
+    old = run(database_url, served, *report, "--version", "0123456789ab")
+
+    assert old.exit_code == 0, old.output
+    assert f"wrote {out}: 0 responses" in old.stdout
+    assert "--version is deprecated here; use --questionnaire-version" in old.stderr
+
+
+def test_both_names_of_the_version_filter_with_different_hashes_are_a_usage_error(
+    database_url, served, tmp_path
+):
+    out = tmp_path / "x.csv"
+
+    result = run(
+        database_url,
+        served,
+        "export",
+        "teamwork",
+        "--questionnaire-version",
+        "0123456789ab",
+        "--version",
+        "ba9876543210",
+        "--out",
+        str(out),
+    )
+
+    assert result.exit_code == 2
+    assert "not --version as well" in result.stderr
+    assert not out.exists()
