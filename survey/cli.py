@@ -14,7 +14,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
@@ -37,7 +37,7 @@ class Exit(IntEnum):
     OK = 0
     PROBLEMS = 1  # the work found problems: an invalid file, rejected lines, no such token
     USAGE = 2  # click's own, for arguments and options it cannot take
-    UNAVAILABLE = 69  # EX_UNAVAILABLE of sysexits.h: the database cannot be reached or started
+    UNAVAILABLE = 69  # EX_UNAVAILABLE (sysexits.h): the database is unreachable, lost or unstarted
 
 
 def fail(message: str, code: int = Exit.PROBLEMS) -> None:
@@ -70,7 +70,7 @@ def database_url(settings: Settings, say: Callable[[str], None] = _say) -> str:
 
 
 def connected(work: Callable[[db.Connection], Awaitable[T]], url: str) -> T:
-    """Run `work` on a connection of its own to `url`; exit 69 if the database cannot be reached."""
+    """Run `work` on a connection of its own to `url`; exit 69 if the database is unavailable."""
 
     async def run() -> T:
         conn = await db.connect(url)
@@ -83,6 +83,10 @@ def connected(work: Callable[[db.Connection], Awaitable[T]], url: str) -> T:
         return asyncio.run(run())
     except DatabaseUnavailable as exc:
         fail(f"cannot reach the database at {config.redact(url)}: {exc}", Exit.UNAVAILABLE)
+        raise
+    except db.LOST as exc:
+        what = str(exc) or type(exc).__name__
+        fail(f"lost the database at {config.redact(url)}: {what}", Exit.UNAVAILABLE)
         raise
 
 
@@ -448,6 +452,32 @@ def import_command(slug: str, file: BinaryIO) -> None:
     sys.exit(Exit.PROBLEMS if summary.rejected_count else Exit.OK)
 
 
+@contextlib.contextmanager
+def _output(out: str) -> Iterator[BinaryIO]:
+    """Stdout for `-`; else OUT.part, renamed to OUT once written and removed on any failure.
+
+    An export that fails or is interrupted at any point leaves neither a half-written file
+    under the expected name nor a `.part` beside it.
+    """
+    if out == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    part = Path(f"{out}.part")
+    try:
+        sink = part.open("wb")
+    except OSError as exc:
+        fail(f"cannot write {part}: {exc.strerror}")
+        raise
+    try:
+        with sink:
+            yield sink
+        part.replace(out)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
 @main.command()
 @click.argument("slug")
 @click.option(
@@ -477,16 +507,14 @@ def export(
     """Write the responses to a file, as the API's CSV and JSONL exports do."""
     from survey import exports
 
-    loaded = _served(settings_from_env(), slug)
+    settings = settings_from_env()
+    loaded = _served(settings, slug)
     where = report_filter(loaded, from_, to, version, include_demo, segments)
     out = out or f"{slug}-responses.{fmt}"
-    # Written beside the target and renamed at the end: an interrupted export leaves no
-    # half-written file under the expected name.
-    part = Path(f"{out}.part")
-
-    sink = sys.stdout.buffer if out == "-" else part.open("wb")
-
-    url = database_url(settings_from_env())
+    url = database_url(settings)
+    # The database answers (and is migrated) before any file is made: an export that cannot
+    # reach it, or whose embedded server does not start, leaves the directory as it was.
+    migrate_or_exit(url)
 
     async def work(conn: db.Connection) -> int:
         total = await store.select_export_count(conn, slug, where)
@@ -509,18 +537,8 @@ def export(
                 await helper.close()  # idle by now, or already closed by the export's cleanup
         return progress.rows
 
-    try:
-        written = on_database(work, url)
-    except BaseException:
-        if out != "-":
-            sink.close()
-            part.unlink(missing_ok=True)
-        raise
-    if out == "-":
-        sink.flush()
-    else:
-        sink.close()
-        part.replace(out)
+    with _output(out) as sink:
+        written = connected(work, url)
     click.echo(f"wrote {written} responses to {out}", err=out == "-")
 
 

@@ -460,3 +460,122 @@ def test_both_names_of_the_version_filter_with_different_hashes_are_a_usage_erro
     assert result.exit_code == 2
     assert "not --version as well" in result.stderr
     assert not out.exists()
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under `directory` with its bytes."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*")}
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    """Where an export writes, with an older export in it."""
+    directory = tmp_path / "exports"
+    directory.mkdir()
+    (directory / "older.csv").write_text("id\n")
+    return directory
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_to_an_unreachable_database_exits_69_and_leaves_the_directory_as_it_was(
+    served, out_dir, fmt
+):
+    before = snapshot(out_dir)
+
+    result = run(
+        "postgresql://postgres@127.0.0.1:1/x",
+        served,
+        "export",
+        "teamwork",
+        "--format",
+        fmt,
+        "--out",
+        str(out_dir / f"teamwork.{fmt}"),
+    )
+
+    assert result.exit_code == 69, result.output
+    assert result.stderr.splitlines()[-1].startswith("error: cannot reach the database at ")
+    assert snapshot(out_dir) == before
+
+
+def test_export_whose_embedded_database_cannot_start_exits_69_and_leaves_no_file(
+    served, out_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(out_dir)  # the default output file would be made here
+    data_dir = tmp_path / "not-a-directory"
+    data_dir.write_text("")
+    before = snapshot(out_dir)
+    env = {"DATABASE_URL": None, "SURVEY_DATA_DIR": str(data_dir)}
+    env["SURVEY_QUESTIONNAIRES_DIR"] = str(served)
+
+    result = CliRunner().invoke(main, ["export", "teamwork"], env=env)
+
+    assert result.exit_code == 69, result.output
+    assert "error: could not start the embedded PostgreSQL" in result.stderr
+    assert snapshot(out_dir) == before
+
+
+def terminate(url: str, pid: int) -> None:
+    """End a session from another one, as an operator or a failover would."""
+    rows = fetch(url, "SELECT pg_terminate_backend($1) AS ended", pid)
+    assert rows == [{"ended": True}]
+
+
+def test_a_csv_export_cut_off_by_the_server_midway_exits_69_and_leaves_no_file(
+    database_url, served, out_dir, tmp_path, monkeypatch
+):
+    seed_responses(database_url, served, tmp_path)
+    before = snapshot(out_dir)
+    copy_range = store._copy_range
+    seen = []
+
+    async def cut_off(conn, *args):
+        seen.extend(p.name for p in out_dir.glob("*.part"))
+        await asyncio.to_thread(terminate, database_url, conn.get_server_pid())
+        return await copy_range(conn, *args)
+
+    monkeypatch.setattr(store, "_copy_range", cut_off)
+
+    result = run(database_url, served, "export", "teamwork", "--out", str(out_dir / "t.csv"))
+
+    assert seen == ["t.csv.part"]  # the header was written when the server ended the session
+    assert result.exit_code == 69, result.output
+    assert "Traceback" not in result.output
+    assert snapshot(out_dir) == before
+
+
+def test_a_jsonl_export_cut_off_by_the_server_midway_exits_69_and_leaves_no_file(
+    database_url, served, out_dir, tmp_path, monkeypatch
+):
+    seed_responses(database_url, served, tmp_path)
+    before = snapshot(out_dir)
+    select_batches = store.select_export_batches
+    seen = []
+
+    async def cut_off(conn, *args):
+        seen.extend(p.name for p in out_dir.glob("*.part"))
+        await asyncio.to_thread(terminate, database_url, conn.get_server_pid())
+        async for rows in select_batches(conn, *args):
+            yield rows
+
+    monkeypatch.setattr(store, "select_export_batches", cut_off)
+    out = str(out_dir / "t.jsonl")
+
+    result = run(database_url, served, "export", "teamwork", "--format", "jsonl", "--out", out)
+
+    assert seen == ["t.jsonl.part"]
+    assert result.exit_code == 69, result.output
+    assert "Traceback" not in result.output
+    assert snapshot(out_dir) == before
+
+
+def test_export_into_a_missing_directory_exits_1_naming_the_file(database_url, served, tmp_path):
+    out = tmp_path / "nowhere" / "t.csv"
+
+    result = run(database_url, served, "export", "teamwork", "--out", str(out))
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: cannot write {out}.part: No such file or directory"
+    ]
+    assert not out.parent.exists()
