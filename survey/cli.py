@@ -57,6 +57,11 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def echo_json(document: msgspec.Struct) -> None:
+    """The one JSON document of a command given --json, on stdout; messages go to stderr."""
+    click.echo(msgspec.json.encode(document))
+
+
 def database_url(settings: Settings, say: Callable[[str], None] = _say) -> str:
     """DATABASE_URL, or the embedded PostgreSQL started in the data dir."""
     if settings.database_url:
@@ -129,12 +134,41 @@ def validate(files: tuple[str, ...]) -> None:
     sys.exit(Exit.PROBLEMS if bad else Exit.OK)
 
 
+class Migrated(msgspec.Struct, frozen=True, kw_only=True):
+    """What `survey migrate --json` prints: the ledger after the command, and what it applied."""
+
+    applied: list[str]
+    pending: list[str]
+    applied_now: list[str]
+
+
 @main.command(name="migrate")
-def migrate_command() -> None:
-    """Apply pending database migrations."""
-    settings = settings_from_env()
-    names = migrate_or_exit(database_url(settings))
-    click.echo(f"applied {len(names)} migration(s)" + (f": {', '.join(names)}" if names else ""))
+@click.option("--status", "status_only", is_flag=True, help="List applied and pending; apply none.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document for scripts.")
+def migrate_command(status_only: bool, as_json: bool) -> None:
+    """Apply pending database migrations, or with --status list them without writing."""
+    url = database_url(settings_from_env())
+
+    async def work(conn: db.Connection) -> Migrated:
+        # --status reads only: a database never migrated stays so.
+        now = [] if status_only else await migrate.migrate(conn)
+        ledger = await migrate.status(conn)
+        return Migrated(applied=ledger.applied, pending=ledger.pending, applied_now=now)
+
+    done = connected(work, url)
+    if as_json:
+        echo_json(done)
+    elif status_only:
+        for name in done.applied:
+            click.echo(f"applied  {name}")
+        for name in done.pending:
+            click.echo(f"pending  {name}")
+        click.echo(f"{len(done.applied)} applied, {len(done.pending)} pending")
+    else:
+        names = done.applied_now
+        click.echo(
+            f"applied {len(names)} migration(s)" + (f": {', '.join(names)}" if names else "")
+        )
 
 
 @main.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import json
 import os
 import signal
 import socket
@@ -55,6 +56,14 @@ def with_password(url: str, database: str, password: str) -> str:
     return urlunsplit(
         parts._replace(netloc=f"{parts.username}:{password}@{host}", path=f"/{database}")
     )
+
+
+async def migrate_with(url: str, directory: Path) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate.migrate(conn, directory)
+    finally:
+        await conn.close()
 
 
 async def ledger(url: str) -> list[str]:
@@ -158,6 +167,72 @@ def test_migrate_applies_every_migration_then_none(empty_database_url):
 
     assert second.exit_code == 0, second.output
     assert second.stdout.strip() == "applied 0 migration(s)"
+
+
+async def relations(url: str) -> list[str]:
+    """Every table, view and sequence in the database's own schemas."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT c.relname
+              FROM pg_class c
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+            """
+        )
+        return [r["relname"] for r in rows]
+    finally:
+        await conn.close()
+
+
+def test_migrate_status_lists_every_migration_pending_on_a_new_database_and_writes_nothing(
+    empty_database_url,
+):
+    # A read-only session: the command fails if it tries to write anything at all.
+    read_only = f"{empty_database_url}?default_transaction_read_only=on"
+
+    result = run("migrate", "--status", DATABASE_URL=read_only)
+
+    assert result.exit_code == 0, result.output
+    assert lines(result.stdout) == [
+        *(f"pending  {name}" for name in ALL),
+        f"0 applied, {len(ALL)} pending",
+    ]
+    assert asyncio.run(relations(empty_database_url)) == []
+
+
+def test_migrate_status_lists_applied_and_pending_as_json_on_a_half_migrated_database(
+    empty_database_url, tmp_path
+):
+    for path in sorted(migrate.MIGRATIONS_DIR.glob("[0-9]*.sql"))[:2]:
+        (tmp_path / path.name).write_text(path.read_text())
+    asyncio.run(migrate_with(empty_database_url, tmp_path))
+
+    result = run("migrate", "--status", "--json", DATABASE_URL=empty_database_url)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"applied": ALL[:2], "pending": ALL[2:], "applied_now": []}
+    assert sorted(asyncio.run(ledger(empty_database_url))) == ALL[:2]
+
+
+def test_migrate_json_gives_the_ledger_and_what_this_run_applied(empty_database_url):
+    first = run("migrate", "--json", DATABASE_URL=empty_database_url)
+
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {"applied": ALL, "pending": [], "applied_now": ALL}
+
+    second = run("migrate", "--json", DATABASE_URL=empty_database_url)
+
+    assert json.loads(second.stdout) == {"applied": ALL, "pending": [], "applied_now": []}
+
+
+def test_migrate_status_of_an_unreachable_database_exits_69_with_nothing_on_stdout():
+    result = run("migrate", "--status", "--json", DATABASE_URL=UNREACHABLE_URL)
+
+    assert result.exit_code == Exit.UNAVAILABLE
+    assert result.stdout == ""
+    assert lines(result.stderr)[0].startswith("error: cannot reach the database at ")
 
 
 def check_one_clear_line(result, shown_url: str) -> None:
