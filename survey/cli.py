@@ -25,7 +25,7 @@ import msgspec
 
 from survey import config, db, loader, logs, migrate, stats, store
 from survey.config import Settings
-from survey.errors import DatabaseUnavailable, QuestionnaireError, TokenExists
+from survey.errors import DatabaseUnavailable, Problem, QuestionnaireError, TokenExists
 from survey.model import Loaded
 
 T = TypeVar("T")
@@ -114,24 +114,56 @@ def main() -> None:
     """Connector Survey: serve questionnaires, score responses, report."""
 
 
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout, for scripts."
+)
+
+
+class Checked(msgspec.Struct, frozen=True, kw_only=True):
+    """One questionnaire file as `survey validate` found it."""
+
+    file: str
+    ok: bool
+    slug: str | None = None
+    version: str | None = None
+    items: int | None = None
+    problems: list[Problem] = []
+
+
+class Validated(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    files: list[Checked]
+
+
+def check_file(name: str) -> Checked:
+    try:
+        loaded = loader.load(Path(name).read_bytes(), name)
+    except OSError as exc:
+        return Checked(file=name, ok=False, problems=[Problem("", f"cannot read: {exc.strerror}")])
+    except QuestionnaireError as exc:
+        return Checked(file=name, ok=False, problems=exc.problems)
+    q = loaded.definition
+    return Checked(file=name, ok=True, slug=q.slug, version=loaded.version, items=len(q.items))
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(files: tuple[str, ...]) -> None:
+@JSON_OPTION
+def validate(files: tuple[str, ...], as_json: bool) -> None:
     """Check questionnaire files: one line per problem; exit 1 if there is any."""
-    bad = False
-    for name in files:
-        try:
-            loaded = loader.load(Path(name).read_bytes(), name)
-        except OSError as exc:
-            click.echo(f"{name}: cannot read: {exc.strerror}")
-            bad = True
-        except QuestionnaireError as exc:
-            click.echo("\n".join(exc.lines()))
-            bad = True
-        else:
-            q = loaded.definition
-            click.echo(f"{name}: ok ({q.slug}, version {loaded.version}, {len(q.items)} items)")
-    sys.exit(Exit.PROBLEMS if bad else Exit.OK)
+    checked = [check_file(name) for name in files]
+    ok = all(c.ok for c in checked)
+    if as_json:
+        echo_json(Validated(ok=ok, files=checked))
+    else:
+        for c in checked:
+            if c.ok:
+                click.echo(f"{c.file}: ok ({c.slug}, version {c.version}, {c.items} items)")
+            for p in c.problems:
+                click.echo(
+                    f"{c.file}: {p.field}: {p.message}" if p.field else f"{c.file}: {p.message}"
+                )
+    sys.exit(Exit.OK if ok else Exit.PROBLEMS)
 
 
 class Migrated(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,7 +176,7 @@ class Migrated(msgspec.Struct, frozen=True, kw_only=True):
 
 @main.command(name="migrate")
 @click.option("--status", "status_only", is_flag=True, help="List applied and pending; apply none.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document for scripts.")
+@JSON_OPTION
 def migrate_command(status_only: bool, as_json: bool) -> None:
     """Apply pending database migrations, or with --status list them without writing."""
     url = database_url(settings_from_env())
@@ -298,10 +330,42 @@ def token_create(name: str, scope: str) -> None:
     click.echo(secret)
 
 
+class TokenListed(msgspec.Struct, frozen=True, kw_only=True):
+    """A token as `survey token list --json` shows it: never the token itself."""
+
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class Tokens(msgspec.Struct, frozen=True):
+    tokens: list[TokenListed]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment else None
+
+
 @token.command(name="list")
-def token_list() -> None:
+@JSON_OPTION
+def token_list(as_json: bool) -> None:
     """List tokens: name, scopes and dates (never the token)."""
     rows = on_database(store.select_researcher_tokens)
+    if as_json:
+        listed = [
+            TokenListed(
+                name=r.name,
+                scopes=r.scopes,
+                created_at=r.created_at.astimezone(UTC),
+                last_used_at=_utc(r.last_used_at),
+                revoked_at=_utc(r.revoked_at),
+            )
+            for r in rows
+        ]
+        echo_json(Tokens(listed))
+        return
     if not rows:
         click.echo("no tokens; create one with `survey token create NAME`")
         return
@@ -445,11 +509,13 @@ def _bar(length: int | None, label: str) -> Any:
 @main.command(name="import")
 @click.argument("slug")
 @click.argument("file", type=click.File("rb"))
-def import_command(slug: str, file: BinaryIO) -> None:
+@JSON_OPTION
+def import_command(slug: str, file: BinaryIO, as_json: bool) -> None:
     """Validate, score and store NDJSON submissions, one per line (FILE `-`: stdin).
 
     Every good line is stored; each bad one is listed with its number and reasons, and the
-    exit status is 1 if there was any.
+    exit status is 1 if there was any. With --json, the summary is one JSON document and
+    there is no progress bar.
     """
     from survey import exports
 
@@ -461,11 +527,13 @@ def import_command(slug: str, file: BinaryIO) -> None:
 
     async def work(conn: db.Connection) -> exports.ImportSummary:
         await store.insert_questionnaire_versions(conn, [loaded])
-        with _bar(size, f"importing {getattr(file, 'name', 'stdin')}") as bar:
+        label = f"importing {getattr(file, 'name', 'stdin')}"
+        with contextlib.nullcontext() if as_json else _bar(size, label) as bar:
 
             async def chunks() -> AsyncIterator[bytes]:
                 while chunk := file.read(1024 * 1024):
-                    bar.update(len(chunk))
+                    if bar is not None:
+                        bar.update(len(chunk))
                     yield chunk
 
             pool = exports.scoring_pool()
@@ -476,6 +544,9 @@ def import_command(slug: str, file: BinaryIO) -> None:
                     pool.shutdown()
 
     summary = on_database(work)
+    if as_json:
+        echo_json(summary)
+        sys.exit(Exit.PROBLEMS if summary.rejected_count else Exit.OK)
     for rejected in summary.rejected:
         for problem in rejected.errors:
             click.echo(f"line {rejected.line}: {problem.field}: {problem.message}", err=True)

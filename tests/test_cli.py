@@ -20,7 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from survey import migrate
+from survey import loader, migrate
 from survey.cli import Exit, main
 from survey.model import LikertItem
 
@@ -144,6 +144,45 @@ def test_validate_of_a_missing_file_exits_1_with_one_clear_line(tmp_path):
 
     assert result.exit_code == 1
     assert lines(result.output) == [f"{missing}: cannot read: No such file or directory"]
+
+
+def test_validate_json_gives_each_file_with_its_problems_and_paths_in_one_document(tmp_path):
+    broken = broken_connector(tmp_path)
+    missing = tmp_path / "nowhere.yaml"
+    version = loader.load(CONNECTOR.read_bytes()).version
+
+    result = run("validate", "--json", str(CONNECTOR), str(broken), str(missing))
+
+    assert result.exit_code == 1
+    assert result.stderr == ""
+    document = json.loads(result.stdout)
+    good, bad, unread = document.pop("files")
+    assert document == {"ok": False}
+    assert good == {
+        "file": str(CONNECTOR),
+        "ok": True,
+        "slug": "connector",
+        "version": version,
+        "items": len(loader.load(CONNECTOR.read_bytes()).definition.items),
+        "problems": [],
+    }
+    assert bad["file"] == str(broken)
+    assert (bad["ok"], bad["slug"], bad["version"], bad["items"]) == (False, None, None, None)
+    assert bad["problems"] == [
+        {"field": "sections[0].items[0].colour", "message": "unknown key 'colour'"},
+        {"field": "sections[0].items[1].id", "message": "duplicate item id 'say_why'"},
+        {"field": "sections[0].items[2].scale", "message": "unknown scale 'agree7'"},
+    ]
+    assert unread["problems"] == [
+        {"field": "", "message": "cannot read: No such file or directory"}
+    ]
+
+
+def test_validate_json_of_good_files_says_ok_and_exits_0():
+    result = run("validate", "--json", str(CONNECTOR))
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ok"] is True
 
 
 def test_validate_needs_at_least_one_file():

@@ -199,6 +199,37 @@ def test_import_of_only_good_lines_exits_0(database_url, served, tmp_path):
     assert len(fetch(database_url, "SELECT id FROM response")) == 6
 
 
+def test_import_json_prints_the_summary_alone_without_a_progress_bar(
+    database_url, served, tmp_path
+):
+    path = tmp_path / "responses.ndjson"
+    path.write_text("\n".join([line(teamwork(5)), "{not json", line({"rely_on": 7})]) + "\n")
+
+    result = run(database_url, served, "import", "teamwork", "--json", str(path))
+
+    assert result.exit_code == 1
+    assert result.stderr == ""
+    summary = json.loads(result.stdout)
+    assert summary["accepted"] == 1
+    assert summary["rejected_count"] == 2
+    assert [r["line"] for r in summary["rejected"]] == [2, 3]
+    assert summary["rejected"][0]["errors"][0]["field"] == "$"
+    assert summary["rejected"][0]["errors"][0]["message"].startswith("malformed JSON")
+    assert {"field": "answers.keep_promises", "message": "an answer is required"} in summary[
+        "rejected"
+    ][1]["errors"]
+    assert len(fetch(database_url, "SELECT id FROM response")) == 1
+
+
+def test_import_json_of_only_good_lines_exits_0(database_url, served):
+    body = "\n".join(line(teamwork(n)) for n in range(1, 4)).encode()
+
+    result = run(database_url, served, "import", "teamwork", "--json", "-", input=body)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"accepted": 3, "rejected": [], "rejected_count": 0}
+
+
 def test_import_reads_stdin_for_a_dash(database_url, served):
     body = "\n".join(line(teamwork(n)) for n in range(1, 4)).encode()
 
