@@ -229,7 +229,8 @@ def test_migrate_status_lists_every_migration_pending_on_a_new_database_and_writ
     empty_database_url,
 ):
     # A read-only session: the command fails if it tries to write anything at all.
-    read_only = f"{empty_database_url}?default_transaction_read_only=on"
+    joiner = "&" if urlsplit(empty_database_url).query else "?"
+    read_only = f"{empty_database_url}{joiner}default_transaction_read_only=on"
 
     result = run("migrate", "--status", DATABASE_URL=read_only)
 
