@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import logging
 import logging.config
@@ -13,8 +14,9 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from enum import IntEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
 
@@ -23,13 +25,22 @@ import msgspec
 
 from survey import config, db, loader, logs, migrate, stats, store
 from survey.config import Settings
-from survey.errors import DatabaseUnavailable, QuestionnaireError, TokenExists
+from survey.errors import DatabaseUnavailable, Problem, QuestionnaireError, TokenExists
 from survey.model import Loaded
 
 T = TypeVar("T")
 
 
-def fail(message: str, code: int = 1) -> None:
+class Exit(IntEnum):
+    """The exit statuses of every command, so that a script can tell an outage from bad input."""
+
+    OK = 0
+    PROBLEMS = 1  # the work found problems: an invalid file, rejected lines, no such token
+    USAGE = 2  # click's own, for arguments and options it cannot take
+    UNAVAILABLE = 69  # EX_UNAVAILABLE (sysexits.h): the database is unreachable, lost or unstarted
+
+
+def fail(message: str, code: int = Exit.PROBLEMS) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -46,6 +57,11 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def echo_json(document: msgspec.Struct) -> None:
+    """The one JSON document of a command given --json, on stdout; messages go to stderr."""
+    click.echo(msgspec.json.encode(document))
+
+
 def database_url(settings: Settings, say: Callable[[str], None] = _say) -> str:
     """DATABASE_URL, or the embedded PostgreSQL started in the data dir."""
     if settings.database_url:
@@ -54,30 +70,12 @@ def database_url(settings: Settings, say: Callable[[str], None] = _say) -> str:
     try:
         return db.start_embedded(settings.data_dir)
     except Exception as exc:  # pgserver raises plain exceptions with the server's log
-        fail(f"could not start the embedded PostgreSQL: {exc}", 2)
+        fail(f"could not start the embedded PostgreSQL: {exc}", Exit.UNAVAILABLE)
         raise
 
 
-async def run_migrations(url: str) -> list[str]:
-    conn = await db.connect(url)
-    try:
-        return await migrate.migrate(conn)
-    finally:
-        await conn.close()
-
-
-def migrate_or_exit(url: str) -> list[str]:
-    try:
-        return asyncio.run(run_migrations(url))
-    except DatabaseUnavailable as exc:
-        fail(f"cannot reach the database at {config.redact(url)}: {exc}", 2)
-        raise
-
-
-def on_database(work: Callable[[db.Connection], Awaitable[T]], url: str | None = None) -> T:
-    """Run `work` on the database `survey migrate` would use (or `url`), migrated first."""
-    url = url or database_url(settings_from_env())
-    migrate_or_exit(url)
+def connected(work: Callable[[db.Connection], Awaitable[T]], url: str) -> T:
+    """Run `work` on a connection of its own to `url`; exit 69 if the database is unavailable."""
 
     async def run() -> T:
         conn = await db.connect(url)
@@ -89,41 +87,120 @@ def on_database(work: Callable[[db.Connection], Awaitable[T]], url: str | None =
     try:
         return asyncio.run(run())
     except DatabaseUnavailable as exc:
-        fail(f"cannot reach the database at {config.redact(url)}: {exc}", 2)
+        fail(f"cannot reach the database at {config.redact(url)}: {exc}", Exit.UNAVAILABLE)
+        raise
+    except db.LOST as exc:
+        what = str(exc) or type(exc).__name__
+        fail(f"lost the database at {config.redact(url)}: {what}", Exit.UNAVAILABLE)
         raise
 
 
+def migrate_or_exit(url: str) -> list[str]:
+    return connected(migrate.migrate, url)
+
+
+def on_database(work: Callable[[db.Connection], Awaitable[T]], url: str | None = None) -> T:
+    """Run `work` on the database `survey migrate` would use (or `url`), migrated first."""
+    url = url or database_url(settings_from_env())
+    migrate_or_exit(url)
+    return connected(work, url)
+
+
 @click.group()
+@click.version_option(
+    package_name="connector-survey", prog_name="survey", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """Connector Survey: serve questionnaires, score responses, report."""
 
 
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout, for scripts."
+)
+
+
+class Checked(msgspec.Struct, frozen=True, kw_only=True):
+    """One questionnaire file as `survey validate` found it."""
+
+    file: str
+    ok: bool
+    slug: str | None = None
+    version: str | None = None
+    items: int | None = None
+    problems: list[Problem] = []
+
+
+class Validated(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    files: list[Checked]
+
+
+def check_file(name: str) -> Checked:
+    try:
+        loaded = loader.load(Path(name).read_bytes(), name)
+    except OSError as exc:
+        return Checked(file=name, ok=False, problems=[Problem("", f"cannot read: {exc.strerror}")])
+    except QuestionnaireError as exc:
+        return Checked(file=name, ok=False, problems=exc.problems)
+    q = loaded.definition
+    return Checked(file=name, ok=True, slug=q.slug, version=loaded.version, items=len(q.items))
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(files: tuple[str, ...]) -> None:
+@JSON_OPTION
+def validate(files: tuple[str, ...], as_json: bool) -> None:
     """Check questionnaire files: one line per problem; exit 1 if there is any."""
-    bad = False
-    for name in files:
-        try:
-            loaded = loader.load(Path(name).read_bytes(), name)
-        except OSError as exc:
-            click.echo(f"{name}: cannot read: {exc.strerror}")
-            bad = True
-        except QuestionnaireError as exc:
-            click.echo("\n".join(exc.lines()))
-            bad = True
-        else:
-            q = loaded.definition
-            click.echo(f"{name}: ok ({q.slug}, version {loaded.version}, {len(q.items)} items)")
-    sys.exit(1 if bad else 0)
+    checked = [check_file(name) for name in files]
+    ok = all(c.ok for c in checked)
+    if as_json:
+        echo_json(Validated(ok=ok, files=checked))
+    else:
+        for c in checked:
+            if c.ok:
+                click.echo(f"{c.file}: ok ({c.slug}, version {c.version}, {c.items} items)")
+            for p in c.problems:
+                click.echo(
+                    f"{c.file}: {p.field}: {p.message}" if p.field else f"{c.file}: {p.message}"
+                )
+    sys.exit(Exit.OK if ok else Exit.PROBLEMS)
+
+
+class Migrated(msgspec.Struct, frozen=True, kw_only=True):
+    """What `survey migrate --json` prints: the ledger after the command, and what it applied."""
+
+    applied: list[str]
+    pending: list[str]
+    applied_now: list[str]
 
 
 @main.command(name="migrate")
-def migrate_command() -> None:
-    """Apply pending database migrations."""
-    settings = settings_from_env()
-    names = migrate_or_exit(database_url(settings))
-    click.echo(f"applied {len(names)} migration(s)" + (f": {', '.join(names)}" if names else ""))
+@click.option("--status", "status_only", is_flag=True, help="List applied and pending; apply none.")
+@JSON_OPTION
+def migrate_command(status_only: bool, as_json: bool) -> None:
+    """Apply pending database migrations, or with --status list them without writing."""
+    url = database_url(settings_from_env())
+
+    async def work(conn: db.Connection) -> Migrated:
+        # --status reads only: a database never migrated stays so.
+        now = [] if status_only else await migrate.migrate(conn)
+        ledger = await migrate.status(conn)
+        return Migrated(applied=ledger.applied, pending=ledger.pending, applied_now=now)
+
+    done = connected(work, url)
+    if as_json:
+        echo_json(done)
+    elif status_only:
+        for name in done.applied:
+            click.echo(f"applied  {name}")
+        for name in done.pending:
+            click.echo(f"pending  {name}")
+        click.echo(f"{len(done.applied)} applied, {len(done.pending)} pending")
+    else:
+        names = done.applied_now
+        click.echo(
+            f"applied {len(names)} migration(s)" + (f": {', '.join(names)}" if names else "")
+        )
 
 
 @main.command()
@@ -253,10 +330,42 @@ def token_create(name: str, scope: str) -> None:
     click.echo(secret)
 
 
+class TokenListed(msgspec.Struct, frozen=True, kw_only=True):
+    """A token as `survey token list --json` shows it: never the token itself."""
+
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class Tokens(msgspec.Struct, frozen=True):
+    tokens: list[TokenListed]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment else None
+
+
 @token.command(name="list")
-def token_list() -> None:
+@JSON_OPTION
+def token_list(as_json: bool) -> None:
     """List tokens: name, scopes and dates (never the token)."""
     rows = on_database(store.select_researcher_tokens)
+    if as_json:
+        listed = [
+            TokenListed(
+                name=r.name,
+                scopes=r.scopes,
+                created_at=r.created_at.astimezone(UTC),
+                last_used_at=_utc(r.last_used_at),
+                revoked_at=_utc(r.revoked_at),
+            )
+            for r in rows
+        ]
+        echo_json(Tokens(listed))
+        return
     if not rows:
         click.echo("no tokens; create one with `survey token create NAME`")
         return
@@ -311,12 +420,27 @@ def report_filter(
 
 def filter_options(command: Callable[..., None]) -> Callable[..., None]:
     """The report filters as options, shared by `survey report` and `survey export`."""
+
+    # `--version HASH` was the name of `--questionnaire-version` before `survey --version`.
+    @functools.wraps(command)
+    def with_old_name(*args: Any, old_version: str | None, **kwargs: Any) -> None:
+        if old_version is not None:
+            _say("warning: --version is deprecated here; use --questionnaire-version")
+            if kwargs["version"] not in (None, old_version):
+                raise click.UsageError("give --questionnaire-version only, not --version as well")
+            kwargs["version"] = old_version
+        command(*args, **kwargs)
+
     options = [
         click.option("--from", "from_", metavar="YYYY-MM-DD", help="First UTC day included."),
         click.option("--to", metavar="YYYY-MM-DD", help="Last UTC day included."),
         click.option(
-            "--version", "version", metavar="HASH", help="One questionnaire version only."
+            "--questionnaire-version",
+            "version",
+            metavar="HASH",
+            help="One questionnaire version only.",
         ),
+        click.option("--version", "old_version", metavar="HASH", hidden=True),
         click.option("--include-demo", is_flag=True, help="Include synthetic demo responses."),
         click.option(
             "--segment",
@@ -326,9 +450,10 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
             help="Only responses with this answer to a segment item; repeatable.",
         ),
     ]
+    decorated = with_old_name
     for option in reversed(options):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return decorated
 
 
 @main.command()
@@ -384,11 +509,13 @@ def _bar(length: int | None, label: str) -> Any:
 @main.command(name="import")
 @click.argument("slug")
 @click.argument("file", type=click.File("rb"))
-def import_command(slug: str, file: BinaryIO) -> None:
+@JSON_OPTION
+def import_command(slug: str, file: BinaryIO, as_json: bool) -> None:
     """Validate, score and store NDJSON submissions, one per line (FILE `-`: stdin).
 
     Every good line is stored; each bad one is listed with its number and reasons, and the
-    exit status is 1 if there was any.
+    exit status is 1 if there was any. With --json, the summary is one JSON document and
+    there is no progress bar.
     """
     from survey import exports
 
@@ -400,11 +527,13 @@ def import_command(slug: str, file: BinaryIO) -> None:
 
     async def work(conn: db.Connection) -> exports.ImportSummary:
         await store.insert_questionnaire_versions(conn, [loaded])
-        with _bar(size, f"importing {getattr(file, 'name', 'stdin')}") as bar:
+        label = f"importing {getattr(file, 'name', 'stdin')}"
+        with contextlib.nullcontext() if as_json else _bar(size, label) as bar:
 
             async def chunks() -> AsyncIterator[bytes]:
                 while chunk := file.read(1024 * 1024):
-                    bar.update(len(chunk))
+                    if bar is not None:
+                        bar.update(len(chunk))
                     yield chunk
 
             pool = exports.scoring_pool()
@@ -415,6 +544,9 @@ def import_command(slug: str, file: BinaryIO) -> None:
                     pool.shutdown()
 
     summary = on_database(work)
+    if as_json:
+        echo_json(summary)
+        sys.exit(Exit.PROBLEMS if summary.rejected_count else Exit.OK)
     for rejected in summary.rejected:
         for problem in rejected.errors:
             click.echo(f"line {rejected.line}: {problem.field}: {problem.message}", err=True)
@@ -422,7 +554,33 @@ def import_command(slug: str, file: BinaryIO) -> None:
     if unlisted:
         click.echo(f"... and {unlisted} more rejected lines", err=True)
     click.echo(f"accepted {summary.accepted}, rejected {summary.rejected_count}")
-    sys.exit(1 if summary.rejected_count else 0)
+    sys.exit(Exit.PROBLEMS if summary.rejected_count else Exit.OK)
+
+
+@contextlib.contextmanager
+def _output(out: str) -> Iterator[BinaryIO]:
+    """Stdout for `-`; else OUT.part, renamed to OUT once written and removed on any failure.
+
+    An export that fails or is interrupted at any point leaves neither a half-written file
+    under the expected name nor a `.part` beside it.
+    """
+    if out == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    part = Path(f"{out}.part")
+    try:
+        sink = part.open("wb")
+    except OSError as exc:
+        fail(f"cannot write {part}: {exc.strerror}")
+        raise
+    try:
+        with sink:
+            yield sink
+        part.replace(out)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 @main.command()
@@ -454,16 +612,14 @@ def export(
     """Write the responses to a file, as the API's CSV and JSONL exports do."""
     from survey import exports
 
-    loaded = _served(settings_from_env(), slug)
+    settings = settings_from_env()
+    loaded = _served(settings, slug)
     where = report_filter(loaded, from_, to, version, include_demo, segments)
     out = out or f"{slug}-responses.{fmt}"
-    # Written beside the target and renamed at the end: an interrupted export leaves no
-    # half-written file under the expected name.
-    part = Path(f"{out}.part")
-
-    sink = sys.stdout.buffer if out == "-" else part.open("wb")
-
-    url = database_url(settings_from_env())
+    url = database_url(settings)
+    # The database answers (and is migrated) before any file is made: an export that cannot
+    # reach it, or whose embedded server does not start, leaves the directory as it was.
+    migrate_or_exit(url)
 
     async def work(conn: db.Connection) -> int:
         total = await store.select_export_count(conn, slug, where)
@@ -486,18 +642,8 @@ def export(
                 await helper.close()  # idle by now, or already closed by the export's cleanup
         return progress.rows
 
-    try:
-        written = on_database(work, url)
-    except BaseException:
-        if out != "-":
-            sink.close()
-            part.unlink(missing_ok=True)
-        raise
-    if out == "-":
-        sink.flush()
-    else:
-        sink.close()
-        part.replace(out)
+    with _output(out) as sink:
+        written = connected(work, url)
     click.echo(f"wrote {written} responses to {out}", err=out == "-")
 
 

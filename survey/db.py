@@ -32,6 +32,12 @@ UNREACHABLE: tuple[type[Exception], ...] = (
     # (a restart, a failover, pg_terminate_backend): "another operation is in progress".
     asyncpg.InternalClientError,
 )
+# What a connection in use raises when the server ends its session or goes away: UNREACHABLE
+# without the OSErrors that are not about a connection (a full disk is no outage).
+LOST: tuple[type[Exception], ...] = (
+    ConnectionError,
+    *(error for error in UNREACHABLE if error not in (OSError, TimeoutError)),
+)
 # Any error while *getting* a connection is the server refusing one (starting up, shutting down,
 # not accepting connections): the client should come back later, not see a 500.
 UNAVAILABLE: tuple[type[Exception], ...] = (*UNREACHABLE, asyncpg.PostgresError)

@@ -41,6 +41,19 @@ async def pending(conn: db.Connection, directory: Path = MIGRATIONS_DIR) -> list
     return [m for m in available(directory) if m.name not in done]
 
 
+class Status(msgspec.Struct, frozen=True, kw_only=True):
+    applied: list[str]  # in the ledger, in name order
+    pending: list[str]  # not in the ledger, in the order they would be applied
+
+
+async def status(conn: db.Connection, directory: Path = MIGRATIONS_DIR) -> Status:
+    """What is applied and what is pending; reads only, like `applied`."""
+    done = await applied(conn)
+    return Status(
+        applied=sorted(done), pending=[m.name for m in available(directory) if m.name not in done]
+    )
+
+
 async def migrate(conn: db.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every pending migration, each with its ledger row in one transaction.
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import json
 import os
 import signal
 import socket
@@ -18,8 +20,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from survey import migrate
-from survey.cli import main
+from survey import loader, migrate
+from survey.cli import Exit, main
 from survey.model import LikertItem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +30,7 @@ ALL = [m.name for m in migrate.available()]
 UNREACHABLE_URL = "postgresql://u:secretpw@127.0.0.1:1/x"
 
 
-def run(*args: str, **env: str):
+def run(*args: str, **env: str | None):
     return CliRunner().invoke(main, list(args), env=env)
 
 
@@ -56,12 +58,37 @@ def with_password(url: str, database: str, password: str) -> str:
     )
 
 
+async def migrate_with(url: str, directory: Path) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate.migrate(conn, directory)
+    finally:
+        await conn.close()
+
+
 async def ledger(url: str) -> list[str]:
     conn = await asyncpg.connect(url)
     try:
         return [r["name"] for r in await conn.fetch("SELECT name FROM schema_migration")]
     finally:
         await conn.close()
+
+
+# --- the group ---------------------------------------------------------------------------------
+
+
+def test_version_prints_the_installed_package_version():
+    result = run("--version")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"survey {importlib.metadata.version('connector-survey')}\n"
+
+
+def test_an_unknown_option_is_a_usage_error_exiting_2():
+    result = run("migrate", "--colour")
+
+    assert result.exit_code == Exit.USAGE == 2
+    assert "No such option '--colour'" in result.stderr
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -119,6 +146,45 @@ def test_validate_of_a_missing_file_exits_1_with_one_clear_line(tmp_path):
     assert lines(result.output) == [f"{missing}: cannot read: No such file or directory"]
 
 
+def test_validate_json_gives_each_file_with_its_problems_and_paths_in_one_document(tmp_path):
+    broken = broken_connector(tmp_path)
+    missing = tmp_path / "nowhere.yaml"
+    version = loader.load(CONNECTOR.read_bytes()).version
+
+    result = run("validate", "--json", str(CONNECTOR), str(broken), str(missing))
+
+    assert result.exit_code == 1
+    assert result.stderr == ""
+    document = json.loads(result.stdout)
+    good, bad, unread = document.pop("files")
+    assert document == {"ok": False}
+    assert good == {
+        "file": str(CONNECTOR),
+        "ok": True,
+        "slug": "connector",
+        "version": version,
+        "items": len(loader.load(CONNECTOR.read_bytes()).definition.items),
+        "problems": [],
+    }
+    assert bad["file"] == str(broken)
+    assert (bad["ok"], bad["slug"], bad["version"], bad["items"]) == (False, None, None, None)
+    assert bad["problems"] == [
+        {"field": "sections[0].items[0].colour", "message": "unknown key 'colour'"},
+        {"field": "sections[0].items[1].id", "message": "duplicate item id 'say_why'"},
+        {"field": "sections[0].items[2].scale", "message": "unknown scale 'agree7'"},
+    ]
+    assert unread["problems"] == [
+        {"field": "", "message": "cannot read: No such file or directory"}
+    ]
+
+
+def test_validate_json_of_good_files_says_ok_and_exits_0():
+    result = run("validate", "--json", str(CONNECTOR))
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ok"] is True
+
+
 def test_validate_needs_at_least_one_file():
     result = run("validate")
 
@@ -142,8 +208,75 @@ def test_migrate_applies_every_migration_then_none(empty_database_url):
     assert second.stdout.strip() == "applied 0 migration(s)"
 
 
+async def relations(url: str) -> list[str]:
+    """Every table, view and sequence in the database's own schemas."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT c.relname
+              FROM pg_class c
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+            """
+        )
+        return [r["relname"] for r in rows]
+    finally:
+        await conn.close()
+
+
+def test_migrate_status_lists_every_migration_pending_on_a_new_database_and_writes_nothing(
+    empty_database_url,
+):
+    # A read-only session: the command fails if it tries to write anything at all.
+    joiner = "&" if urlsplit(empty_database_url).query else "?"
+    read_only = f"{empty_database_url}{joiner}default_transaction_read_only=on"
+
+    result = run("migrate", "--status", DATABASE_URL=read_only)
+
+    assert result.exit_code == 0, result.output
+    assert lines(result.stdout) == [
+        *(f"pending  {name}" for name in ALL),
+        f"0 applied, {len(ALL)} pending",
+    ]
+    assert asyncio.run(relations(empty_database_url)) == []
+
+
+def test_migrate_status_lists_applied_and_pending_as_json_on_a_half_migrated_database(
+    empty_database_url, tmp_path
+):
+    for path in sorted(migrate.MIGRATIONS_DIR.glob("[0-9]*.sql"))[:2]:
+        (tmp_path / path.name).write_text(path.read_text())
+    asyncio.run(migrate_with(empty_database_url, tmp_path))
+
+    result = run("migrate", "--status", "--json", DATABASE_URL=empty_database_url)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"applied": ALL[:2], "pending": ALL[2:], "applied_now": []}
+    assert sorted(asyncio.run(ledger(empty_database_url))) == ALL[:2]
+
+
+def test_migrate_json_gives_the_ledger_and_what_this_run_applied(empty_database_url):
+    first = run("migrate", "--json", DATABASE_URL=empty_database_url)
+
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {"applied": ALL, "pending": [], "applied_now": ALL}
+
+    second = run("migrate", "--json", DATABASE_URL=empty_database_url)
+
+    assert json.loads(second.stdout) == {"applied": ALL, "pending": [], "applied_now": []}
+
+
+def test_migrate_status_of_an_unreachable_database_exits_69_with_nothing_on_stdout():
+    result = run("migrate", "--status", "--json", DATABASE_URL=UNREACHABLE_URL)
+
+    assert result.exit_code == Exit.UNAVAILABLE
+    assert result.stdout == ""
+    assert lines(result.stderr)[0].startswith("error: cannot reach the database at ")
+
+
 def check_one_clear_line(result, shown_url: str) -> None:
-    assert result.exit_code != 0
+    assert result.exit_code == Exit.UNAVAILABLE == 69
     assert lines(result.output) == lines(result.stderr)
     assert len(lines(result.output)) == 1, result.output
     line = lines(result.output)[0]
@@ -168,6 +301,19 @@ def test_migrate_to_a_database_that_does_not_exist_says_so_in_one_line(server_ur
     assert "no_such_survey_database" in result.output
 
 
+def test_an_embedded_postgresql_that_cannot_start_exits_69_in_one_line(tmp_path):
+    # Its data directory would be made inside this one, which is a file.
+    data_dir = tmp_path / "not-a-directory"
+    data_dir.write_text("")
+
+    result = run("migrate", DATABASE_URL=None, SURVEY_DATA_DIR=str(data_dir))
+
+    assert result.exit_code == Exit.UNAVAILABLE
+    assert lines(result.stdout) == []
+    assert lines(result.stderr)[-1].startswith("error: could not start the embedded PostgreSQL: ")
+    assert "Traceback" not in result.output
+
+
 def test_a_bad_setting_is_refused_in_one_line(empty_database_url):
     result = run("migrate", DATABASE_URL=empty_database_url, SURVEY_POOL_SIZE="lots")
 
@@ -185,7 +331,7 @@ def test_serve_refuses_an_invalid_questionnaire_before_touching_the_database(tmp
     questionnaires.mkdir()
     broken = broken_connector(questionnaires)
 
-    # An unreachable database would exit 2: exiting 1 shows nothing was tried before the check.
+    # An unreachable database would exit 69: exiting 1 shows nothing was tried before the check.
     result = run(
         "serve",
         SURVEY_QUESTIONNAIRES_DIR=str(questionnaires),

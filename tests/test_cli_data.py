@@ -199,6 +199,37 @@ def test_import_of_only_good_lines_exits_0(database_url, served, tmp_path):
     assert len(fetch(database_url, "SELECT id FROM response")) == 6
 
 
+def test_import_json_prints_the_summary_alone_without_a_progress_bar(
+    database_url, served, tmp_path
+):
+    path = tmp_path / "responses.ndjson"
+    path.write_text("\n".join([line(teamwork(5)), "{not json", line({"rely_on": 7})]) + "\n")
+
+    result = run(database_url, served, "import", "teamwork", "--json", str(path))
+
+    assert result.exit_code == 1
+    assert result.stderr == ""
+    summary = json.loads(result.stdout)
+    assert summary["accepted"] == 1
+    assert summary["rejected_count"] == 2
+    assert [r["line"] for r in summary["rejected"]] == [2, 3]
+    assert summary["rejected"][0]["errors"][0]["field"] == "$"
+    assert summary["rejected"][0]["errors"][0]["message"].startswith("malformed JSON")
+    assert {"field": "answers.keep_promises", "message": "an answer is required"} in summary[
+        "rejected"
+    ][1]["errors"]
+    assert len(fetch(database_url, "SELECT id FROM response")) == 1
+
+
+def test_import_json_of_only_good_lines_exits_0(database_url, served):
+    body = "\n".join(line(teamwork(n)) for n in range(1, 4)).encode()
+
+    result = run(database_url, served, "import", "teamwork", "--json", "-", input=body)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"accepted": 3, "rejected": [], "rejected_count": 0}
+
+
 def test_import_reads_stdin_for_a_dash(database_url, served):
     body = "\n".join(line(teamwork(n)) for n in range(1, 4)).encode()
 
@@ -385,3 +416,197 @@ def test_a_csv_export_split_over_two_connections_is_the_same_file(
     assert len(calls) >= 10 and len({id(conn) for conn in calls}) == 2
     assert shared.read_bytes() == alone.read_bytes()
     assert len(shared.read_bytes().splitlines()) == 3_001
+
+
+def test_export_keeps_only_the_questionnaire_version_asked_for(database_url, served, tmp_path):
+    seed_responses(database_url, served, tmp_path)
+    version = loader.load((served / "teamwork.yaml").read_bytes()).version
+    this, other = tmp_path / "this.jsonl", tmp_path / "other.jsonl"
+    export = ["export", "teamwork", "--format", "jsonl", "--questionnaire-version"]
+
+    result = run(database_url, served, *export, version, "--out", str(this))
+
+    assert result.exit_code == 0, result.output
+    assert len(this.read_text().splitlines()) == 2
+    assert "deprecated" not in result.stderr
+
+    result = run(database_url, served, *export, "0123456789ab", "--out", str(other))
+
+    assert result.exit_code == 0, result.output
+    assert other.read_text() == ""
+
+
+def test_export_still_takes_the_old_version_option_with_a_note_on_stderr(
+    database_url, served, tmp_path
+):
+    seed_responses(database_url, served, tmp_path)
+    out = tmp_path / "old.jsonl"
+    export = ["export", "teamwork", "--format", "jsonl", "--out", str(out)]
+
+    result = run(database_url, served, *export, "--version", "0123456789ab")
+
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == ""  # the filter applied: no response has that version
+    note = [x for x in result.stderr.splitlines() if "deprecated" in x]
+    assert note == ["warning: --version is deprecated here; use --questionnaire-version"]
+    assert "deprecated" not in result.stdout
+
+
+def test_report_filters_by_questionnaire_version_under_either_name(database_url, served, tmp_path):
+    seed_responses(database_url, served, tmp_path)
+    version = loader.load((served / "teamwork.yaml").read_bytes()).version
+    out = tmp_path / "report.html"
+    report = ["report", "teamwork", "--out", str(out)]
+
+    result = run(database_url, served, *report, "--questionnaire-version", version)
+
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}: 2 responses" in result.stdout
+
+    old = run(database_url, served, *report, "--version", "0123456789ab")
+
+    assert old.exit_code == 0, old.output
+    assert f"wrote {out}: 0 responses" in old.stdout
+    assert "--version is deprecated here; use --questionnaire-version" in old.stderr
+
+
+def test_both_names_of_the_version_filter_with_different_hashes_are_a_usage_error(
+    database_url, served, tmp_path
+):
+    out = tmp_path / "x.csv"
+
+    result = run(
+        database_url,
+        served,
+        "export",
+        "teamwork",
+        "--questionnaire-version",
+        "0123456789ab",
+        "--version",
+        "ba9876543210",
+        "--out",
+        str(out),
+    )
+
+    assert result.exit_code == 2
+    assert "not --version as well" in result.stderr
+    assert not out.exists()
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under `directory` with its bytes."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*")}
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    """Where an export writes, with an older export in it."""
+    directory = tmp_path / "exports"
+    directory.mkdir()
+    (directory / "older.csv").write_text("id\n")
+    return directory
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_to_an_unreachable_database_exits_69_and_leaves_the_directory_as_it_was(
+    served, out_dir, fmt
+):
+    before = snapshot(out_dir)
+
+    result = run(
+        "postgresql://postgres@127.0.0.1:1/x",
+        served,
+        "export",
+        "teamwork",
+        "--format",
+        fmt,
+        "--out",
+        str(out_dir / f"teamwork.{fmt}"),
+    )
+
+    assert result.exit_code == 69, result.output
+    assert result.stderr.splitlines()[-1].startswith("error: cannot reach the database at ")
+    assert snapshot(out_dir) == before
+
+
+def test_export_whose_embedded_database_cannot_start_exits_69_and_leaves_no_file(
+    served, out_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(out_dir)  # the default output file would be made here
+    data_dir = tmp_path / "not-a-directory"
+    data_dir.write_text("")
+    before = snapshot(out_dir)
+    env = {"DATABASE_URL": None, "SURVEY_DATA_DIR": str(data_dir)}
+    env["SURVEY_QUESTIONNAIRES_DIR"] = str(served)
+
+    result = CliRunner().invoke(main, ["export", "teamwork"], env=env)
+
+    assert result.exit_code == 69, result.output
+    assert "error: could not start the embedded PostgreSQL" in result.stderr
+    assert snapshot(out_dir) == before
+
+
+def terminate(url: str, pid: int) -> None:
+    """End a session from another one, as an operator or a failover would."""
+    rows = fetch(url, "SELECT pg_terminate_backend($1) AS ended", pid)
+    assert rows == [{"ended": True}]
+
+
+def test_a_csv_export_cut_off_by_the_server_midway_exits_69_and_leaves_no_file(
+    database_url, served, out_dir, tmp_path, monkeypatch
+):
+    seed_responses(database_url, served, tmp_path)
+    before = snapshot(out_dir)
+    copy_range = store._copy_range
+    seen = []
+
+    async def cut_off(conn, *args):
+        seen.extend(p.name for p in out_dir.glob("*.part"))
+        await asyncio.to_thread(terminate, database_url, conn.get_server_pid())
+        return await copy_range(conn, *args)
+
+    monkeypatch.setattr(store, "_copy_range", cut_off)
+
+    result = run(database_url, served, "export", "teamwork", "--out", str(out_dir / "t.csv"))
+
+    assert seen == ["t.csv.part"]  # the header was written when the server ended the session
+    assert result.exit_code == 69, result.output
+    assert "Traceback" not in result.output
+    assert snapshot(out_dir) == before
+
+
+def test_a_jsonl_export_cut_off_by_the_server_midway_exits_69_and_leaves_no_file(
+    database_url, served, out_dir, tmp_path, monkeypatch
+):
+    seed_responses(database_url, served, tmp_path)
+    before = snapshot(out_dir)
+    select_batches = store.select_export_batches
+    seen = []
+
+    async def cut_off(conn, *args):
+        seen.extend(p.name for p in out_dir.glob("*.part"))
+        await asyncio.to_thread(terminate, database_url, conn.get_server_pid())
+        async for rows in select_batches(conn, *args):
+            yield rows
+
+    monkeypatch.setattr(store, "select_export_batches", cut_off)
+    out = str(out_dir / "t.jsonl")
+
+    result = run(database_url, served, "export", "teamwork", "--format", "jsonl", "--out", out)
+
+    assert seen == ["t.jsonl.part"]
+    assert result.exit_code == 69, result.output
+    assert "Traceback" not in result.output
+    assert snapshot(out_dir) == before
+
+
+def test_export_into_a_missing_directory_exits_1_naming_the_file(database_url, served, tmp_path):
+    out = tmp_path / "nowhere" / "t.csv"
+
+    result = run(database_url, served, "export", "teamwork", "--out", str(out))
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: cannot write {out}.part: No such file or directory"
+    ]
+    assert not out.parent.exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import datetime
 
 import asyncpg
 import httpx
@@ -102,6 +104,40 @@ def test_list_shows_names_scopes_and_dates_but_never_a_token(database_url):
     assert alice not in result.output
     assert bob not in result.output
     assert "cs_" not in result.output
+
+
+def test_list_json_gives_names_scopes_and_iso_dates_but_never_a_token(database_url):
+    alice = lines(run(database_url, "create", "alice", "--scope", "reports").stdout)[-1]
+    bob = lines(run(database_url, "create", "bob", "--scope", "reports,submit").stdout)[-1]
+    run(database_url, "revoke", "bob")
+
+    result = run(database_url, "list", "--json")
+
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)["tokens"]
+    assert [set(t) for t in listed] == [
+        {"name", "scopes", "created_at", "last_used_at", "revoked_at"}
+    ] * 2
+    assert [(t["name"], t["scopes"]) for t in listed] == [
+        ("alice", ["reports"]),
+        ("bob", ["reports", "submit"]),
+    ]
+    [row_alice, row_bob] = sorted(asyncio.run(stored(database_url)), key=lambda r: r["name"])
+    assert datetime.fromisoformat(listed[0]["created_at"]) == row_alice["created_at"]
+    assert listed[0]["created_at"].endswith("Z")
+    assert listed[0]["last_used_at"] is None
+    assert listed[0]["revoked_at"] is None
+    assert datetime.fromisoformat(listed[1]["revoked_at"]) == row_bob["revoked_at"]
+    assert alice not in result.output
+    assert bob not in result.output
+    assert "cs_" not in result.output
+
+
+def test_list_json_without_tokens_is_an_empty_list(database_url):
+    result = run(database_url, "list", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"tokens": []}
 
 
 def test_list_without_tokens_says_so(database_url):

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from survey import config
-from survey.cli import main
+from survey.cli import Exit, main
 from survey.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,3 +159,9 @@ def test_the_documented_address_of_serve_is_the_default():
 
     assert f"(default {defaults.host}:{defaults.port})" in WHAT_COMMANDS_DO["serve"]
     assert f"<http://{defaults.host}:{defaults.port}>" in README
+
+
+def test_the_exit_codes_table_lists_every_exit_code_of_the_cli():
+    documented = {int(code(row[0])) for row in table("Exit codes")}
+
+    assert documented == {int(status) for status in Exit}
