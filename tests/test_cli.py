@@ -314,6 +314,19 @@ def test_an_embedded_postgresql_that_cannot_start_exits_69_in_one_line(tmp_path)
     assert "Traceback" not in result.output
 
 
+def test_an_embedded_database_of_another_major_version_is_refused_with_what_to_do(tmp_path):
+    # A folder that an earlier release's PostgreSQL 16 made: PostgreSQL 18 cannot open it.
+    (tmp_path / "pgdata").mkdir()
+    (tmp_path / "pgdata" / "PG_VERSION").write_text("16\n")
+
+    result = run("migrate", DATABASE_URL=None, SURVEY_DATA_DIR=str(tmp_path))
+
+    assert result.exit_code == Exit.UNAVAILABLE
+    last = lines(result.stderr)[-1]
+    assert "holds a PostgreSQL 16 database" in last and "export it" in last
+    assert sorted(p.name for p in (tmp_path / "pgdata").iterdir()) == ["PG_VERSION"]
+
+
 def test_a_bad_setting_is_refused_in_one_line(empty_database_url):
     result = run("migrate", DATABASE_URL=empty_database_url, SURVEY_POOL_SIZE="lots")
 
