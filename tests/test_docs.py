@@ -1,18 +1,24 @@
-"""The README against the code (STYLE rule 8): every documented command and setting exists."""
+"""The docs against the code (STYLE rule 8): every documented command and setting exists, the
+format doc's examples hold."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
+from typing import get_args
 
 import click
+import jsonschema
 import msgspec
 import pytest
+import yaml
 
-from survey import config
+from survey import config, loader, schema, scoring
 from survey.cli import main
 from survey.config import Settings
+from survey.model import Item
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -159,3 +165,41 @@ def test_the_documented_address_of_serve_is_the_default():
 
     assert f"(default {defaults.host}:{defaults.port})" in WHAT_COMMANDS_DO["serve"]
     assert f"<http://{defaults.host}:{defaults.port}>" in README
+
+
+# --- the questionnaire format doc against the code ---------------------------------------------
+
+FORMAT = ROOT / "docs" / "questionnaire-format.md"
+TEAMWORK = ROOT / "tests" / "data" / "teamwork.yaml"
+
+
+def fenced(text: str, language: str) -> list[str]:
+    """The contents of every ```language block in a Markdown text."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, re.DOTALL | re.MULTILINE)
+
+
+def test_the_complete_example_in_the_format_doc_loads_and_passes_the_schema():
+    complete = [block for block in fenced(FORMAT.read_text(), "yaml") if "\nslug: " in block]
+    assert complete, "no complete questionnaire in a ```yaml block"
+
+    for block in complete:
+        loaded = loader.load(block, "docs/questionnaire-format.md")
+        jsonschema.validate(yaml.safe_load(block), schema.json_schema())
+        kinds = {type(item) for item in loaded.definition.items}
+        assert kinds == set(get_args(Item)), "the example should show every kind of item"
+
+
+def test_the_worked_scoring_example_in_the_format_doc_is_what_scoring_gives():
+    worked = FORMAT.read_text().split("### A worked example\n", 1)[1].split("\n## ", 1)[0]
+    submission, result = (json.loads(block) for block in fenced(worked, "json"))
+    q = loader.load(TEAMWORK.read_bytes()).definition
+
+    score = scoring.score(q, submission["answers"])
+
+    assert score.complete == result["complete"]
+    assert score.profile is not None
+    assert {"id": score.profile.id, "label": score.profile.label} == result["profile"]
+    assert score.index is not None and round(score.index, 1) == result["index"]
+    assert {d: round(s, 1) for d, s in score.dimensions.items() if s is not None} == result[
+        "dimensions"
+    ]
