@@ -684,3 +684,11 @@ def demo(slug: str, count: int, days: float, seed: int | None) -> None:
     click.echo(
         f"added {stored} demo responses to {slug}; reports include them with include_demo=true"
     )
+
+
+@main.command(name="schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the questionnaire format (docs/questionnaire.schema.json)."""
+    from survey import schema
+
+    click.echo(schema.json_text(), nl=False)

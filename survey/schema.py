@@ -1,0 +1,236 @@
+"""The questionnaire format as a JSON Schema, for editors: msgspec's schema of the model, described.
+
+`survey schema` prints it; `docs/questionnaire.schema.json` is its committed copy. The schema
+checks the shape of a file (keys, types, patterns, ranges); the cross-references between its
+parts (a likert item's scale and dimension, unique ids, the last profile and band) are checked
+by the loader alone, as `survey validate` does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+
+from survey.model import Questionnaire
+
+TITLE = "Connector Survey questionnaire"
+DESCRIPTION = (
+    "A questionnaire for Connector Survey, written in YAML: docs/questionnaire-format.md "
+    "describes every key. The schema checks the shape; `survey validate FILE` also checks the "
+    "cross-references (scales, dimensions, unique ids, the last profile and feedback band)."
+)
+
+# Draft 7 rather than msgspec's 2020-12: the YAML language server and most editors implement
+# draft 7, and the schema uses nothing newer.
+DRAFT = "http://json-schema.org/draft-07/schema#"
+
+_ITEM = {
+    "type": "The kind of item: likert, choice, multi_choice, number or text.",
+    "id": "Unique among all the items of the questionnaire: a lowercase letter, then lowercase "
+    "letters, digits or _ (at most 64). Answers are keyed by it.",
+    "text": "The question or statement, as the respondent sees it (plain text).",
+    "required": "Whether a submission must answer this item.",
+}
+_CONDITION = {
+    "at_least": "Holds when the score is at least this (score >= x).",
+    "below": "Holds when the score is below this (score < x).",
+}
+
+# What each definition and each of its keys means; tests/unit/test_schema.py checks that every
+# key of the model has a line here and that no line names a key the model no longer has.
+STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
+    "Questionnaire": (
+        DESCRIPTION,
+        {
+            "slug": "Names the questionnaire in URLs and exports: lowercase letters, digits and "
+            "-, at most 64; unique among the files served.",
+            "title": "Shown at the top of the form and the result page.",
+            "description": "Shown above the form; paragraphs are separated by a blank line.",
+            "consent": "Text of a consent checkbox above the submit button; when set, a "
+            "submission must agree to it.",
+            "quote_consent": "Text of an optional second checkbox on the form: agreement to be "
+            "quoted. Reports quote free-text answers only from respondents who agreed.",
+            "scales": "Answer scales for likert items, by name.",
+            "dimensions": "What the likert items measure; each gets a score from 0 to 100.",
+            "sections": "The form's sections, in order; at least one.",
+            "scoring": "How much must be answered for a score, and how dimensions make the index.",
+            "profiles": "The result's profile: the first whose `when` holds. The last profile "
+            "has no `when`.",
+        },
+    ),
+    "Scale": (
+        "The answer points of likert items: one label per point, from lowest to highest.",
+        {
+            "labels": "At least two; shown in this order.",
+            "values": "The value of each label: whole numbers, strictly increasing, one per "
+            "label. Default 1, 2, ... up to the number of labels.",
+        },
+    ),
+    "Dimension": (
+        "One thing the questionnaire measures, scored 0-100 from its likert items.",
+        {
+            "id": "Unique among the dimensions; likert items, weights and profiles name it.",
+            "name": "Shown on the result page and in reports.",
+            "description": "One or two sentences shown under the score.",
+            "feedback": "Text for the respondent chosen by score: the first band that holds. "
+            "The last band has no condition.",
+        },
+    ),
+    "Band": (
+        "A feedback text and the scores it is for.",
+        {"text": "Shown on the result page under the dimension's score.", **_CONDITION},
+    ),
+    "Section": (
+        "A group of items under a heading.",
+        {
+            "id": "Unique among the sections.",
+            "title": "The section's heading.",
+            "description": "Shown under the heading; paragraphs are separated by a blank line.",
+            "items": "The questions, in order; at least one.",
+        },
+    ),
+    "LikertItem": (
+        "A statement rated on a scale; it counts towards its dimension's score.",
+        {
+            **_ITEM,
+            "scale": "The name of a scale under `scales`.",
+            "dimension": "The id of the dimension it scores.",
+            "reverse": "Reverse-keyed: a high answer counts low (keyed = min + max - value).",
+        },
+    ),
+    "ChoiceItem": (
+        "One answer from a list of options.",
+        {
+            **_ITEM,
+            "options": "The answers to choose from; at least one, no duplicates.",
+            "segment": "Break reports down by this item's answers, and let them be filtered on.",
+        },
+    ),
+    "MultiChoiceItem": (
+        "Any number of answers from a list of options.",
+        {**_ITEM, "options": "The answers to choose from; at least one, no duplicates."},
+    ),
+    "NumberItem": (
+        "A number, optionally bounded.",
+        {
+            **_ITEM,
+            "min": "The smallest answer allowed (inclusive).",
+            "max": "The largest answer allowed (inclusive); not less than `min`.",
+            "integer": "Whether only whole numbers are allowed.",
+            "segment": "Break reports down by each distinct answer, and let them be filtered on.",
+        },
+    ),
+    "TextItem": (
+        "Free text.",
+        {**_ITEM, "max_length": "The longest answer allowed, in characters (1 to 100000)."},
+    ),
+    "ScoringSpec": (
+        "How dimension scores and the index are made.",
+        {
+            "min_answered": "The share of a dimension's likert items that must be answered for "
+            "it to get a score (more than 0, at most 1).",
+            "index": "The overall score: a weighted mean of dimension scores.",
+        },
+    ),
+    "IndexSpec": (
+        "The overall score, a weighted mean of dimension scores.",
+        {
+            "id": "The index's id in reports.",
+            "name": "Its name on the result page and in reports.",
+            "weights": "Weight (> 0) by dimension id; dimensions not named are left out of the "
+            "index. Default: every dimension, weight 1.",
+        },
+    ),
+    "Profile": (
+        "A profile a respondent can get.",
+        {
+            "id": "Unique among the profiles.",
+            "label": "The profile's name, shown as the result.",
+            "summary": "What it means, shown on the result page; paragraphs are separated by a "
+            "blank line.",
+            "when": "The conditions that must all hold. Left out on the last profile, which "
+            "takes everyone else with an index.",
+        },
+    ),
+    "When": (
+        "Conditions on the index and on dimension scores; all must hold.",
+        {
+            "index": "A condition on the index.",
+            "dimensions": "A condition per dimension id; a dimension without a score fails it.",
+        },
+    ),
+    "Condition": (
+        "A range of scores: at_least <= score < below; either bound may be left out.",
+        _CONDITION,
+    ),
+}
+
+
+# Lists the loader rejects repeats in (scale values must increase): the schema can say as much.
+_UNIQUE = {("Scale", "values"), ("ChoiceItem", "options"), ("MultiChoiceItem", "options")}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 7) of a questionnaire file, built from the model."""
+    generated = msgspec.json.schema(Questionnaire)
+    definitions: dict[str, Any] = generated["$defs"]
+    for name, definition in definitions.items():
+        description, fields = STRUCTS.get(name, ("", {}))
+        definition["description"] = description
+        for key, prop in definition["properties"].items():
+            prop["description"] = fields.get(key, "")
+            if (name, key) in _UNIQUE:
+                array = prop if "type" in prop else prop["anyOf"][0]  # `values` may be null
+                array["uniqueItems"] = True
+    root = definitions.pop("Questionnaire")
+    del root["title"]
+    description = root.pop("description")
+    schema = {"$schema": DRAFT, "title": TITLE, "description": description, **root}
+    schema["definitions"] = definitions
+    return _draft7(schema)
+
+
+def _draft7(node: Any) -> Any:
+    """`#/$defs/X` → `#/definitions/X`, and tagged unions dispatched on their tag."""
+    if isinstance(node, dict):
+        if "discriminator" in node:
+            return _draft7(_dispatch(node))
+        return {
+            key: "#/definitions/" + value.removeprefix("#/$defs/")
+            if key == "$ref"
+            else _draft7(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_draft7(value) for value in node]
+    return node
+
+
+def _dispatch(union: dict[str, Any]) -> dict[str, Any]:
+    """A tagged union as `if tag is X then X's schema`, in place of msgspec's `anyOf`.
+
+    Against an `anyOf` a validator can only say that an item matches none of the kinds; this way
+    a misspelt key in a likert item is reported as that, against the likert item's schema.
+    `discriminator`, which picks the kind in OpenAPI, is no JSON Schema word.
+    """
+    tag = union["discriminator"]["propertyName"]
+    kinds: dict[str, str] = union["discriminator"]["mapping"]
+    return {
+        "type": "object",
+        "properties": {tag: {"enum": list(kinds), "description": "The kind: " + ", ".join(kinds)}},
+        "required": [tag],
+        "allOf": [
+            {
+                "if": {"properties": {tag: {"const": kind}}, "required": [tag]},
+                "then": {"$ref": ref},
+            }
+            for kind, ref in kinds.items()
+        ],
+    }
+
+
+def json_text() -> str:
+    """The schema as `docs/questionnaire.schema.json` holds it: indented, ending in a newline."""
+    return json.dumps(json_schema(), indent=2) + "\n"
