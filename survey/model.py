@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-Id = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-Slug = Annotated[str, Meta(pattern=r"^[a-z0-9-]+$", max_length=64)]
+Id = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$(?!\n)", max_length=64)]
+Slug = Annotated[str, Meta(pattern=r"^[a-z0-9-]+$(?!\n)", max_length=64)]
 Text = Annotated[str, Meta(min_length=1)]
 
 

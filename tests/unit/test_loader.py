@@ -390,3 +390,17 @@ def test_load_dir_reads_yaml_and_yml_files_and_nothing_else(tmp_path: Path) -> N
         raw["slug"] = name
         (tmp_path / f"{name}{suffix}").write_text(yaml.safe_dump(raw))
     assert set(load_dir(tmp_path)) == {"one", "two"}
+
+
+@pytest.mark.parametrize("where", ["slug", "item id"])
+def test_a_slug_or_id_ending_in_a_newline_is_refused(where: str) -> None:
+    raw = minimal()
+    if where == "slug":
+        raw["slug"] = "mini\n"
+    else:
+        raw["sections"][0]["items"][0]["id"] = "a1\n"
+
+    problems = problems_of(raw)
+
+    assert problems, where
+    assert all("regex" in message or "match" in message for message in problems.values())
