@@ -1,4 +1,4 @@
--- Researcher tokens (DESIGN §8): random, shown once, stored only as a SHA-256 hash, scoped,
+-- Researcher tokens: random, shown once, stored only as a SHA-256 hash, scoped,
 -- revocable. A revoked token keeps its row (and its name) as a record of who had access.
 
 CREATE TABLE researcher_token (

@@ -1,4 +1,4 @@
--- Sufficient statistics for reports, folded in from responses on read (DESIGN §7).
+-- Sufficient statistics for reports, folded in from responses on read.
 --
 -- A submission only inserts its own row: nothing that every submission updates, so concurrent
 -- submissions never queue on a lock. A report folds the responses not yet folded into

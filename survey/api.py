@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1 (DESIGN §6). Handlers decode, call the core and the store, encode."""
+"""The JSON API under /api/v1. Handlers decode, call the core and the store, encode."""
 
 from __future__ import annotations
 

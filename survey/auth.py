@@ -1,4 +1,4 @@
-"""Researcher authentication (DESIGN §8): tokens, signed session cookies, and the scope guard.
+"""Researcher authentication: tokens, signed session cookies, and the scope guard.
 
 A researcher token is `cs_` and 256 random bits; only its SHA-256 is stored. The API takes it as
 `Authorization: Bearer <token>`. A browser exchanges it once at `/reports` (login.py) for a

@@ -1,4 +1,4 @@
-"""The researcher's dashboard (DESIGN §7): charts, the offline HTML report, print figures.
+"""The researcher's dashboard: charts, the offline HTML report, print figures.
 
 GET /reports/{slug} is the dashboard page: a filter form that works without JavaScript, every
 chart as Plotly figure JSON in a data attribute (drawn by static/dashboard.js with the plotly.js

@@ -1,4 +1,4 @@
-"""The questionnaire format (DESIGN §4) and the wire models, as strict msgspec Structs."""
+"""The questionnaire format and the wire models, as strict msgspec Structs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The respondent's pages (DESIGN §1, §6): the list, the form, the result, deleting one's answers.
+"""The respondent's pages: the list, the form, the result, deleting one's answers.
 
 Server-rendered HTML that works without JavaScript. Handlers decode the form, call intake and the
 store, and render a template; errors raised here reach app.py, which renders `error.html` for
@@ -401,7 +401,7 @@ def dimension_chart(q: Questionnaire, dimensions: list[DimensionView]) -> str:
 
 
 async def _standing(conn: db.Connection, slug: str, index: float | None) -> Standing | None:
-    """Where the index stands among every scored response, once there are enough (DESIGN §5)."""
+    """Where the index stands among every scored response, once there are enough."""
     if index is None:
         return None
     below, ties, total = await store.select_index_rank(conn, slug, index)

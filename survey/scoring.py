@@ -1,4 +1,4 @@
-"""Pure scoring (DESIGN §5): validate a submission; item, dimension and index scores; profile."""
+"""Pure scoring: validate a submission; item, dimension and index scores; profile."""
 
 from __future__ import annotations
 

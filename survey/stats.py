@@ -1,4 +1,4 @@
-"""Pure: the aggregate report (DESIGN §7) from summed sufficient statistics.
+"""Pure: the aggregate report from summed sufficient statistics.
 
 The store sums, per key, what every selected response contributes (see store._CONTRIBUTIONS);
 this module turns those few thousand numbers into distributions, reliability, correlations and
@@ -276,7 +276,7 @@ def build_report(
     min_cell: int,
     now: datetime,
 ) -> Report:
-    """Everything DESIGN §7 lists, from the summed statistics."""
+    """Everything the report holds, from the summed statistics."""
     q = loaded.definition
     total = _int(sums.get(("n",)))
     scored = _int(sums.get(("scored",)))

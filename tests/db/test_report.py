@@ -1,4 +1,4 @@
-"""The aggregate report (DESIGN §7) against numpy on the same responses, folded or not.
+"""The aggregate report against numpy on the same responses, folded or not.
 
 Responses go in through intake.submit; the report comes out of reports.load_report. Every
 number is then computed again here from the stored rows, with numpy and nothing from
@@ -179,7 +179,7 @@ def json_number(value: float) -> str:
 
 
 def select(q: Questionnaire, rows: list[asyncpg.Record], params: Mapping[str, str]) -> list[Any]:
-    """The rows a report with these query parameters covers, by the rules of DESIGN §7."""
+    """The rows a report with these query parameters covers, by the report's filter rules."""
     start = date.fromisoformat(params["from"]) if params.get("from") else None
     end = date.fromisoformat(params["to"]) if params.get("to") else None
     demo = params.get("include_demo") in ("true", "1")

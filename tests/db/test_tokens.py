@@ -1,4 +1,4 @@
-"""Researcher tokens in the store (DESIGN §8): hashes only, scopes checked, revocation kept."""
+"""Researcher tokens in the store: hashes only, scopes checked, revocation kept."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The loader (DESIGN §4): strict decoding, cross-checks with their paths, the version hash."""
+"""The loader: strict decoding, cross-checks with their paths, the version hash."""
 
 from __future__ import annotations
 

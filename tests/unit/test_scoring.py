@@ -1,4 +1,4 @@
-"""Scoring (DESIGN §5): validation, item/dimension/index scores, profiles, and their properties."""
+"""Scoring: validation, item/dimension/index scores, profiles, and their properties."""
 
 from __future__ import annotations
 
@@ -543,7 +543,7 @@ def reversed_keying(q: Questionnaire) -> Questionnaire:
 
 
 def oracle(q: Questionnaire, answers: dict[str, Any]) -> tuple[dict[str, Fraction | None], Any]:
-    """DESIGN §5 recomputed in exact arithmetic: dimension scores and the index."""
+    """The scoring rules recomputed in exact arithmetic: dimension scores and the index."""
     dimensions: dict[str, Fraction | None] = {}
     for dimension in q.dimensions:
         items = [i for i in q.items if isinstance(i, LikertItem) and i.dimension == dimension.id]

@@ -1,4 +1,4 @@
-"""The JSON API (DESIGN §6) against a real database: scoring, errors, idempotency, results."""
+"""The JSON API against a real database: scoring, errors, idempotency, results."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 
 def oracle(q: Questionnaire, answers: dict[str, Any]) -> tuple[dict[str, float | None], Any]:
-    """DESIGN §5 written out again, in exact fractions, independently of survey.scoring."""
+    """The scoring rules written out again, in exact fractions, independently of survey.scoring."""
     dims: dict[str, Fraction | None] = {}
     for dim in q.dimensions:
         items = [i for s in q.sections for i in s.items if getattr(i, "dimension", None) == dim.id]

@@ -1,4 +1,4 @@
-"""Researcher authentication over HTTP (DESIGN §8): bearer tokens on the API, the scope guard,
+"""Researcher authentication over HTTP: bearer tokens on the API, the scope guard,
 and the /reports login that exchanges a token for a signed session cookie."""
 
 from __future__ import annotations

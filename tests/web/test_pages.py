@@ -390,7 +390,7 @@ async def test_the_percentile_appears_once_30_scored_responses_exist_with_n(
     others = [index(v) for v in [1] * 10 + [6] * 18 + [4]]
     own = index(4)
     below = sum(i < own for i in others)
-    ties = sum(i == own for i in others) + 1  # counting this respondent, as DESIGN §5 says
+    ties = sum(i == own for i in others) + 1  # counting this respondent, as the scoring rules say
     expected = int(100 * (below + ties / 2) / 30 + 0.5)
     assert (
         f"higher than {expected}% of the 30 people who have answered this survey so far "
