@@ -266,19 +266,30 @@ async def _pooled_export(
     # A few chunks in hand at most, so memory stays flat however fast the export is made.
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=2)
 
+    held = [conn] if helper is None else [conn, helper]
+    released = False
+
+    async def release() -> None:
+        # Both, once, even when cancelled on the way (the reader closes us once it is done).
+        nonlocal released
+        if not released:
+            released = True
+            await asyncio.shield(asyncio.gather(*(pool.release(c) for c in held)))
+
     async def produce() -> None:
+        # The connections go back before the reader hears the end, so that they are in the
+        # pool by the time the response is complete.
         try:
             chunks = export_chunks(conn, loaded, where, fmt, helper=helper)
             async with aclosing(chunks):
                 async for chunk in chunks:
                     await queue.put(chunk)
+            await release()
             await queue.put(None)
         except Exception as exc:  # for the reader to raise
             await queue.put(exc)
         finally:
-            # Both, even when cancelled on the way (the reader closes us once it is done).
-            held = [conn] if helper is None else [conn, helper]
-            await asyncio.shield(asyncio.gather(*(pool.release(c) for c in held)))
+            await release()
 
     producer = asyncio.ensure_future(produce())
     try:
