@@ -12,7 +12,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
+    Link,
     OpenAPIMediaType,
+    OpenAPIResponse,
     OpenAPIType,
     Operation,
     RequestBody,
@@ -111,6 +113,23 @@ class SubmissionOperation(Operation):
             required=True,
             description="Answers keyed by item id, and the consents.",
         )
+        # The receipt's private token opens the respondent's own result: say so, so that a
+        # client (and a stateful API fuzzer) can follow it to the results routes.
+        token = {"token": "$response.body#/result_token"}
+        created = self.responses["201"] if self.responses else None
+        if isinstance(created, OpenAPIResponse):
+            created.links = {
+                "GetResult": Link(
+                    operation_id="ApiV1ResultsTokenGetResult",
+                    parameters=token,
+                    description="The respondent's own result.",
+                ),
+                "DeleteResult": Link(
+                    operation_id="ApiV1ResultsTokenDeleteResult",
+                    parameters=token,
+                    description="Erase the respondent's answers.",
+                ),
+            }
 
 
 def questionnaire(state: State, slug: str) -> Loaded:

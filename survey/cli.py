@@ -544,9 +544,13 @@ def import_command(slug: str, file: BinaryIO, as_json: bool) -> None:
                     pool.shutdown()
 
     summary = on_database(work)
+    empty = not summary.accepted and not summary.rejected_count
+    bad = Exit.PROBLEMS if summary.rejected_count or empty else Exit.OK
     if as_json:
         echo_json(summary)
-        sys.exit(Exit.PROBLEMS if summary.rejected_count else Exit.OK)
+        sys.exit(bad)
+    if empty:
+        fail(f"{getattr(file, 'name', 'stdin')} holds no submissions: one JSON submission a line")
     for rejected in summary.rejected:
         for problem in rejected.errors:
             click.echo(f"line {rejected.line}: {problem.field}: {problem.message}", err=True)
@@ -554,7 +558,7 @@ def import_command(slug: str, file: BinaryIO, as_json: bool) -> None:
     if unlisted:
         click.echo(f"... and {unlisted} more rejected lines", err=True)
     click.echo(f"accepted {summary.accepted}, rejected {summary.rejected_count}")
-    sys.exit(Exit.PROBLEMS if summary.rejected_count else Exit.OK)
+    sys.exit(bad)
 
 
 @contextlib.contextmanager

@@ -51,7 +51,13 @@ from uuid_utils.compat import uuid7
 
 from survey import auth, compress, db, rollup, scoring, stats, store, table
 from survey.api import P404, P422, P503, SUBMISSION_FIELDS, Db, problem, questionnaire
-from survey.errors import DatabaseUnavailable, Problem, duplicate_key, problem_from_validation
+from survey.errors import (
+    DatabaseUnavailable,
+    InvalidSubmission,
+    Problem,
+    duplicate_key,
+    problem_from_validation,
+)
 from survey.model import (
     Answer,
     ChoiceItem,
@@ -686,24 +692,50 @@ async def _without_bom(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def nothing_stored(summary: ImportSummary) -> list[Problem]:
+    """Why an import that stored no row failed as a whole: no lines, or every line refused.
+
+    Empty when something was stored: then the summary is the answer, bad lines and all.
+    """
+    if summary.accepted:
+        return []
+    if not summary.rejected_count:
+        return [Problem("body", "no submissions: send one JSON submission a line")]
+    return [
+        Problem(f"line {rejected.line}" + (f": {p.field}" if p.field else ""), p.message)
+        for rejected in summary.rejected
+        for p in rejected.errors
+    ]
+
+
+# What the import's OpenAPI body shows: two submissions to the shipped questionnaire.
+_IMPORT_EXAMPLE = (
+    '{"answers": {"say_why": 5, "no_note": 1}, "consent": true}\n'
+    '{"answers": {"say_why": 2, "no_note": 4}, "consent": true, "quote_consent": false}\n'
+)
+
+
 @dataclass
 class ImportOperation(Operation):
     """The import handler reads the body as a stream; document what it expects here."""
 
     def __post_init__(self) -> None:
+        # The body is read as NDJSON whatever its declared type: tools that send text say so.
+        # The example stands under text/plain, a type that generic clients know how to send.
+        lines = Schema(
+            type=OpenAPIType.STRING,
+            description="One submission per line, as the submit API takes it.",
+        )
         self.request_body = RequestBody(
             content={
-                "application/x-ndjson": OpenAPIMediaType(
-                    schema=Schema(
-                        type=OpenAPIType.STRING,
-                        description="One submission per line, as the submit API takes it.",
-                    )
-                )
+                "application/x-ndjson": OpenAPIMediaType(schema=lines),
+                "text/plain": OpenAPIMediaType(schema=lines, example=_IMPORT_EXAMPLE),
             },
             required=True,
             description=(
                 "NDJSON: one `{answers, consent, quote_consent}` object per line; blank lines "
-                "are skipped. Up to 256 MB, one line up to 1 MB."
+                "are skipped. Up to 256 MB, one line up to 1 MB. An import that would store "
+                "nothing (no lines, or every line refused) is a 422 listing every problem."
             ),
         )
 
@@ -961,7 +993,7 @@ class ExportController(Controller):
         status_code=200,
         request_max_body_size=IMPORT_MAX_BODY,
         operation_class=ImportOperation,
-        responses=P401 | P403 | P404 | P413 | P503,
+        responses=P401 | P403 | P404 | P413 | P422 | P503,
     )
     async def import_responses(
         self, state: State, request: Request[Any, Any, Any], db: Db, slug: FromPath[str]
@@ -970,6 +1002,10 @@ class ExportController(Controller):
 
         Every good line is stored (source `import`) in one transaction; each bad one is listed
         with its line number and every problem with it, as the submit API would report them.
+        An import that stores nothing (no lines, or none good) is refused as a whole: 422.
         """
         loaded = questionnaire(state, slug)
-        return await import_ndjson(db, loaded, request.stream(), pool=state.scoring_pool)
+        summary = await import_ndjson(db, loaded, request.stream(), pool=state.scoring_pool)
+        if problems := nothing_stored(summary):
+            raise InvalidSubmission(problems)
+        return summary

@@ -199,6 +199,18 @@ def test_import_of_only_good_lines_exits_0(database_url, served, tmp_path):
     assert len(fetch(database_url, "SELECT id FROM response")) == 6
 
 
+def test_import_of_a_file_with_no_submissions_exits_1_saying_so(database_url, served, tmp_path):
+    path = tmp_path / "empty.ndjson"
+    path.write_text("\n\n")
+
+    result = run(database_url, served, "import", "teamwork", str(path))
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"error: {path} holds no submissions: one JSON submission a line"
+    )
+
+
 def test_import_json_prints_the_summary_alone_without_a_progress_bar(
     database_url, served, tmp_path
 ):

@@ -142,13 +142,31 @@ async def test_a_file_of_windows_lines_with_a_byte_order_mark_imports(client, co
     assert response.json() == {"accepted": 2, "rejected": [], "rejected_count": 0}
 
 
-async def test_an_empty_body_imports_nothing(client, conn):
+@pytest.mark.parametrize("body", [b"", b"\n  \n\r\n"], ids=["empty", "blank lines"])
+async def test_an_import_with_no_lines_is_refused_as_a_problem(client, conn, body):
     secret = await token(conn)
 
-    response = await post(client, secret, b"")
+    response = await post(client, secret, body)
 
-    assert response.status_code == 200
-    assert response.json() == {"accepted": 0, "rejected": [], "rejected_count": 0}
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [
+        {"field": "body", "message": "no submissions: send one JSON submission a line"}
+    ]
+
+
+async def test_an_import_whose_every_line_is_refused_is_a_422_listing_each_and_stores_nothing(
+    client, conn
+):
+    secret = await token(conn)
+    body = "\n".join([line({"rely_on": 9}), "", "[1, 2]"])
+
+    response = await post(client, secret, body)
+
+    assert response.status_code == 422
+    fields = [error["field"] for error in response.json()["errors"]]
+    assert fields[0].startswith("line 1: ") and fields[-1].startswith("line 3")
+    assert await conn.fetchval("SELECT count(*) FROM response") == 0
 
 
 async def test_a_line_over_the_limit_is_rejected_by_number_and_the_rest_kept(

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from prometheus_client.parser import text_string_to_metric_families
 from schemathesis import Case
 
 from survey import auth, db, intake, loader, store
@@ -81,12 +85,17 @@ CONFIG = schemathesis.Config.from_dict(
                 },
             },
             {
-                # The bulk import answers 200 with a summary that lists each line it refused,
-                # with its number and reasons (DESIGN §6): refusing bad data inside a 200 is its
-                # contract, so negative_data_rejection cannot apply to it. Every other check does.
+                # The bulk import's body is NDJSON text: a string that matches the document may
+                # still hold no good submission, and an import that stores nothing is the
+                # document's 422 listing every problem. Schema-violating bodies are refused as
+                # any other operation's are.
                 "include-path": "/api/v1/questionnaires/{slug}/responses/import",
                 "include-method": "POST",
-                "checks": {"negative_data_rejection": {"enabled": False}},
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "401", "403", "404", "413", "422"]
+                    }
+                },
             },
         ],
     }
@@ -129,6 +138,42 @@ def api(live_server: str, database_url: str, questionnaires: dict[str, Loaded]) 
     response, whose private link is RESULT_TOKEN."""
     asyncio.run(_prepare(database_url, questionnaires["connector"]))
     return live_server
+
+
+def answered(api: str, method: str, route: str, status: int) -> float:
+    """How many requests the server has answered so, from its Prometheus counters."""
+    labels = {"method": method, "route": route, "status": str(status)}
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(httpx.get(f"{api}/metrics").text)
+        for sample in family.samples
+        if sample.name == "survey_http_requests_total" and sample.labels == labels
+    )
+
+
+def test_schemathesis_run_from_its_command_line_passes_every_phase(api: str) -> None:
+    """`st run` as a user runs it against a served document, with a token of both scopes:
+    every check but positive_data_acceptance (a schema-valid submission may break its
+    questionnaire's rules), every phase run, the stateful one following the document's links
+    from a submission to its private result (no other way leads to a stored one's token)."""
+    results = "/api/v1/results/{token}"
+    before = answered(api, "GET", results, 200), answered(api, "DELETE", results, 204)
+    st = Path(sys.executable).with_name("st")
+    command = [
+        str(st), "run", f"{api}/schema/openapi.json",
+        "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+        "-H", f"Authorization: Bearer {TOKEN}", "--seed", "20261205", "--no-color",
+        # More than the default 100, so that the stateful phase reliably follows both links.
+        "--max-examples", "150",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    phases = done.stdout.split("Test Phases:", 1)[1].split("\n\n", 1)[0]
+    for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
+        assert re.search(rf"✅ +{phase}", phases), phases
+    after = answered(api, "GET", results, 200), answered(api, "DELETE", results, 204)
+    assert after[0] > before[0] and after[1] > before[1], (before, after)
 
 
 def test_the_document_fuzzed_is_the_one_the_server_serves(api: str) -> None:
