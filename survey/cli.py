@@ -544,12 +544,11 @@ def import_command(slug: str, file: BinaryIO, as_json: bool) -> None:
                     pool.shutdown()
 
     summary = on_database(work)
-    empty = not summary.accepted and not summary.rejected_count
-    bad = Exit.PROBLEMS if summary.rejected_count or empty else Exit.OK
+    bad = Exit.PROBLEMS if summary.rejected_count or summary.empty else Exit.OK
     if as_json:
         echo_json(summary)
         sys.exit(bad)
-    if empty:
+    if summary.empty:
         fail(f"{getattr(file, 'name', 'stdin')} holds no submissions: one JSON submission a line")
     for rejected in summary.rejected:
         for problem in rejected.errors:

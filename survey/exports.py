@@ -348,6 +348,11 @@ class ImportSummary(msgspec.Struct, frozen=True, kw_only=True):
     rejected: list[Rejected]  # the first MAX_LISTED, in line order
     rejected_count: int
 
+    @property
+    def empty(self) -> bool:
+        """The body held no submission at all: no lines but blank ones."""
+        return not self.accepted and not self.rejected_count
+
 
 def scored(
     loaded: Loaded,
@@ -699,7 +704,7 @@ def nothing_stored(summary: ImportSummary) -> list[Problem]:
     """
     if summary.accepted:
         return []
-    if not summary.rejected_count:
+    if summary.empty:
         return [Problem("body", "no submissions: send one JSON submission a line")]
     return [
         Problem(f"line {rejected.line}" + (f": {p.field}" if p.field else ""), p.message)
