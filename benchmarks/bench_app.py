@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request, post
 
-from survey.api import Db
-from survey.app import app_from_env
+from survey.web.app import app_from_env
+from survey.web.http import Db
 
 
 @post("/bench/floor", status_code=201, opt={"skip_compression": True})  # as submit

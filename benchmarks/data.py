@@ -35,8 +35,10 @@ from benchmarks.harness import (
     server_url,
 )
 from benchmarks.report import _server_pid, make_token
-from survey import db, loader, store
-from survey.exports import DemoPlan, insert_demo
+from survey.core import loader
+from survey.core.demo import DemoPlan
+from survey.flows.ingest import insert_demo
+from survey.store import db, versions
 
 MB = 2**20
 
@@ -57,7 +59,7 @@ def ndjson(path: Path, lines: int) -> None:
 async def register(url: str) -> None:
     conn = await db.connect(url)
     try:
-        await store.insert_questionnaire_versions(
+        await versions.insert_questionnaire_versions(
             conn, [loader.load_dir(ROOT / "questionnaires")["connector"]]
         )
     finally:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from survey import db, migrate
+from survey.store import db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 

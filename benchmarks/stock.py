@@ -32,8 +32,8 @@ import httpx
 from benchmarks.data import register
 from benchmarks.harness import ROOT, database, fresh_database, server, server_url
 from benchmarks.report import make_token
-from survey import loader
-from survey.exports import DemoPlan
+from survey.core import loader
+from survey.core.demo import DemoPlan
 
 NAME = "survey_bench_stock"
 QUERY = {"include_demo": "true"}

@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 
 from benchmarks.harness import ROOT, fresh_database, hey, paced, server, server_url
-from survey import loader
+from survey.core import loader
 
 
 def body_file(directory: Path) -> Path:

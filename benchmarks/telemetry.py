@@ -2,7 +2,7 @@
 
     uv run python -m benchmarks.telemetry [--requests 50000]
 
-Calls a trivial ASGI app bare and wrapped in survey.telemetry.middleware, in turn, in one
+Calls a trivial ASGI app bare and wrapped in survey.web.telemetry.middleware, in turn, in one
 process: once with the access line written (JSON, to a file, as `survey serve` writes it to a
 pipe) and once with the log level above it; metrics in multiprocess mode, as under
 `survey serve`. The difference is the middleware's cost per request (the best of ten rounds).
@@ -68,8 +68,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as metrics_dir, tempfile.TemporaryFile("w") as log:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before prometheus_client loads
-        from survey import logs, telemetry
+        from survey import logs
         from survey.config import Settings
+        from survey.web import telemetry
 
         for level in ("info", "warning"):
             sys.stderr, real_stderr = log, sys.stderr

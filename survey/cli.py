@@ -23,10 +23,20 @@ from typing import Any, BinaryIO, Literal, TypeVar
 import click
 import msgspec
 
-from survey import config, db, loader, logs, migrate, stats, store
+from survey import config, logs
 from survey.config import Settings
-from survey.errors import DatabaseUnavailable, Problem, QuestionnaireError, TokenExists
-from survey.model import Loaded
+from survey.core import filters, loader, tokens
+from survey.core.model import Loaded
+from survey.errors import (
+    DatabaseUnavailable,
+    InvalidQuery,
+    Problem,
+    QuestionnaireError,
+    TokenExists,
+)
+from survey.flows.report import load_report
+from survey.flows.researchers import create_token
+from survey.store import db, exports, migrate, researchers
 
 T = TypeVar("T")
 
@@ -235,7 +245,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     log.info("serving on http://%s:%s", host, port)
     try:
         uvicorn.run(
-            "survey.app:app_from_env",
+            "survey.web.app:app_from_env",
             factory=True,
             host=host,
             port=port,
@@ -313,15 +323,13 @@ def token_create(name: str, scope: str) -> None:
             "1 to 100 letters, digits and . _ @ -, starting with a letter or digit",
             param_hint="NAME",
         )
-    from survey import auth  # Litestar comes with it: not for `survey serve`'s parent
-
     try:
-        scopes = auth.parse_scopes(scope)
+        scopes = tokens.parse_scopes(scope)
     except ValueError as exc:
-        known = ", ".join(auth.SCOPES)
+        known = ", ".join(tokens.SCOPES)
         raise click.BadParameter(f"{exc}; known: {known}", param_hint="--scope") from None
     try:
-        row, secret = on_database(lambda conn: auth.create_token(conn, name, scopes))
+        row, secret = on_database(lambda conn: create_token(conn, name, scopes))
     except TokenExists as exc:
         fail(f"{exc}; choose another name (revoked tokens keep theirs)")
         raise
@@ -352,7 +360,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 @JSON_OPTION
 def token_list(as_json: bool) -> None:
     """List tokens: name, scopes and dates (never the token)."""
-    rows = on_database(store.select_researcher_tokens)
+    rows = on_database(researchers.select_tokens)
     if as_json:
         listed = [
             TokenListed(
@@ -388,7 +396,7 @@ def token_list(as_json: bool) -> None:
 @click.argument("name")
 def token_revoke(name: str) -> None:
     """Revoke a token; it and its sessions stop working at once."""
-    if not on_database(lambda conn: store.update_researcher_token_revoked(conn, name)):
+    if not on_database(lambda conn: researchers.update_token_revoked(conn, name)):
         fail(f"no token named {name!r} (see `survey token list`)")
     click.echo(f"revoked token {name!r}")
 
@@ -403,7 +411,7 @@ def report_filter(
     version: str | None,
     include_demo: bool,
     segments: tuple[str, ...],
-) -> stats.ReportFilter:
+) -> filters.ReportFilter:
     """The filter options as the report's query parameters, checked by the same rules."""
     params = {"from": from_ or "", "to": to or "", "version": version or ""}
     params["include_demo"] = "true" if include_demo else "false"
@@ -412,10 +420,11 @@ def report_filter(
         if not sep:
             raise click.BadParameter("use ITEM=VALUE", param_hint="--segment")
         params[item] = value
-    where, problems = stats.parse_filter(loaded.definition, params)
-    if problems:
-        fail("; ".join(f"{p.field}: {p.message}" for p in problems))
-    return where
+    try:
+        return filters.filter_of(loaded.definition, params)
+    except InvalidQuery as exc:
+        fail("; ".join(f"{p.field}: {p.message}" for p in exc.problems))
+        raise
 
 
 def filter_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -472,12 +481,12 @@ def report(
     segments: tuple[str, ...],
 ) -> None:
     """Write the self-contained HTML report (the dashboard's download) to a file."""
-    from survey import dashboard, reports
+    from survey.web import dashboard  # the HTML report is the dashboard's download
 
     settings = settings_from_env()
     loaded = _served(settings, slug)
     where = report_filter(loaded, from_, to, version, include_demo, segments)
-    built = on_database(lambda conn: reports.load_report(conn, loaded, where, settings.min_cell))
+    built = on_database(lambda conn: load_report(conn, loaded, where, settings.min_cell))
     Path(out).write_text(dashboard.report_html(loaded, built), encoding="utf-8")
     click.echo(
         f"wrote {out}: {built.counts.total} responses, {len(built.quotes)} quotes, "
@@ -517,7 +526,7 @@ def import_command(slug: str, file: BinaryIO, as_json: bool) -> None:
     exit status is 1 if there was any. With --json, the summary is one JSON document and
     there is no progress bar.
     """
-    from survey import exports
+    from survey.flows import ingest
 
     loaded = _served(settings_from_env(), slug)
     try:
@@ -525,8 +534,7 @@ def import_command(slug: str, file: BinaryIO, as_json: bool) -> None:
     except (OSError, ValueError, io.UnsupportedOperation):
         size = None  # a pipe or a test's stream
 
-    async def work(conn: db.Connection) -> exports.ImportSummary:
-        await store.insert_questionnaire_versions(conn, [loaded])
+    async def work(conn: db.Connection) -> ingest.ImportSummary:
         label = f"importing {getattr(file, 'name', 'stdin')}"
         with contextlib.nullcontext() if as_json else _bar(size, label) as bar:
 
@@ -536,12 +544,8 @@ def import_command(slug: str, file: BinaryIO, as_json: bool) -> None:
                         bar.update(len(chunk))
                     yield chunk
 
-            pool = exports.scoring_pool()
-            try:
-                return await exports.import_ndjson(conn, loaded, chunks(), pool=pool)
-            finally:
-                if pool is not None:
-                    pool.shutdown()
+            with ingest.scoring_pool() as pool:
+                return await ingest.import_ndjson(conn, loaded, chunks(), pool=pool)
 
     summary = on_database(work)
     bad = Exit.PROBLEMS if summary.rejected_count or summary.empty else Exit.OK
@@ -613,7 +617,7 @@ def export(
     segments: tuple[str, ...],
 ) -> None:
     """Write the responses to a file, as the API's CSV and JSONL exports do."""
-    from survey import exports
+    from survey.flows import export
 
     settings = settings_from_env()
     loaded = _served(settings, slug)
@@ -625,8 +629,8 @@ def export(
     migrate_or_exit(url)
 
     async def work(conn: db.Connection) -> int:
-        total = await store.select_export_count(conn, slug, where)
-        progress = exports.Progress()
+        total = await exports.select_export_count(conn, slug, where)
+        progress = export.Progress()
         # A second connection shares a large CSV export's work, as the API's does; without
         # one, the export goes alone.
         helper = None
@@ -634,7 +638,7 @@ def export(
             with contextlib.suppress(DatabaseUnavailable):
                 helper = await db.connect(url)
         try:
-            chunks = exports.export_chunks(conn, loaded, where, fmt, progress, helper)
+            chunks = export.export_chunks(conn, loaded, where, fmt, progress, helper)
             async with contextlib.aclosing(chunks):
                 with _bar(total, f"exporting to {out}") as bar:
                     async for chunk in chunks:
@@ -671,14 +675,13 @@ def export(
 def demo(slug: str, count: int, days: float, seed: int | None) -> None:
     """Add plausible synthetic responses, marked as demo data (reports leave them out unless
     asked to include them)."""
-    from survey import exports
+    from survey.flows import ingest
 
     loaded = _served(settings_from_env(), slug)
 
     async def work(conn: db.Connection) -> int:
-        await store.insert_questionnaire_versions(conn, [loaded])
         with _bar(count, f"adding demo responses to {slug}") as bar:
-            stored = await exports.insert_demo(
+            stored = await ingest.insert_demo(
                 conn, loaded, count, days=days, seed=seed, on_batch=bar.update
             )
         return stored
@@ -692,6 +695,6 @@ def demo(slug: str, count: int, days: float, seed: int | None) -> None:
 @main.command(name="schema")
 def schema_command() -> None:
     """Print the JSON Schema of the questionnaire format (docs/questionnaire.schema.json)."""
-    from survey import schema
+    from survey.core import schema
 
     click.echo(schema.json_text(), nl=False)

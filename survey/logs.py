@@ -1,7 +1,7 @@
 """Log lines for operators: one JSON object each (or text at a terminal), with the request id.
 
 `survey serve` sets logging up once per process, uvicorn's loggers included, from
-`logging_config`; the request middleware (survey.telemetry) sets REQUEST_ID and writes the
+`logging_config`; the request middleware (survey.web.telemetry) sets REQUEST_ID and writes the
 access lines. Nothing a respondent typed, no query string and no client address is logged.
 """
 

@@ -23,10 +23,11 @@ from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from survey import db, loader, migrate
-from survey.app import create_app
 from survey.config import Settings
-from survey.model import Loaded
+from survey.core import loader
+from survey.core.model import Loaded
+from survey.store import db, migrate
+from survey.web.app import create_app
 
 # Shared machines and CI vary in speed: a per-example deadline only makes property tests flaky.
 hypothesis_settings.register_profile("survey", deadline=None)

@@ -20,9 +20,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from survey import loader, migrate
 from survey.cli import Exit, main
-from survey.model import LikertItem
+from survey.core import loader
+from survey.core.model import LikertItem
+from survey.store import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTOR = ROOT / "questionnaires" / "connector.yaml"

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from survey import db, exports, loader, scoring, store
 from survey.cli import main
-from survey.model import Submission
+from survey.core import loader, scoring
+from survey.core.submission import Submission
+from survey.flows import ingest
+from survey.store import db, exports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -266,7 +268,7 @@ def test_import_into_an_unknown_questionnaire_exits_1_and_stores_nothing(
 def test_import_lists_at_most_the_first_rejections_and_counts_the_rest(
     database_url, served, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(exports, "MAX_LISTED", 2)
+    monkeypatch.setattr(ingest, "MAX_LISTED", 2)
     path = tmp_path / "bad.ndjson"
     path.write_text("\n".join(["[]"] * 5))
 
@@ -410,17 +412,17 @@ def test_a_csv_export_split_over_two_connections_is_the_same_file(
     alone, shared = tmp_path / "alone.csv", tmp_path / "shared.csv"
     export = ["export", "teamwork", "--include-demo", "--out"]
     assert run(database_url, served, *export, str(alone)).exit_code == 0
-    # As a large export does, in ranges of about 200 rows (store.copy_export_csv).
-    monkeypatch.setattr(store, "EXPORT_RANGE_ROWS", 200)
-    monkeypatch.setattr(store, "_EDGE_SAMPLE_PERCENT", 100)
+    # As a large export does, in ranges of about 200 rows (exports.copy_export_csv).
+    monkeypatch.setattr(exports, "EXPORT_RANGE_ROWS", 200)
+    monkeypatch.setattr(exports, "_EDGE_SAMPLE_PERCENT", 100)
     calls = []
-    copy_range = store._copy_range
+    copy_range = exports._copy_range
 
     async def counted(*args):
         calls.append(args[0])
         return await copy_range(*args)
 
-    monkeypatch.setattr(store, "_copy_range", counted)
+    monkeypatch.setattr(exports, "_copy_range", counted)
 
     result = run(database_url, served, *export, str(shared))
 
@@ -569,7 +571,7 @@ def test_a_csv_export_cut_off_by_the_server_midway_exits_69_and_leaves_no_file(
 ):
     seed_responses(database_url, served, tmp_path)
     before = snapshot(out_dir)
-    copy_range = store._copy_range
+    copy_range = exports._copy_range
     seen = []
 
     async def cut_off(conn, *args):
@@ -577,7 +579,7 @@ def test_a_csv_export_cut_off_by_the_server_midway_exits_69_and_leaves_no_file(
         await asyncio.to_thread(terminate, database_url, conn.get_server_pid())
         return await copy_range(conn, *args)
 
-    monkeypatch.setattr(store, "_copy_range", cut_off)
+    monkeypatch.setattr(exports, "_copy_range", cut_off)
 
     result = run(database_url, served, "export", "teamwork", "--out", str(out_dir / "t.csv"))
 
@@ -592,7 +594,7 @@ def test_a_jsonl_export_cut_off_by_the_server_midway_exits_69_and_leaves_no_file
 ):
     seed_responses(database_url, served, tmp_path)
     before = snapshot(out_dir)
-    select_batches = store.select_export_batches
+    select_batches = exports.select_export_batches
     seen = []
 
     async def cut_off(conn, *args):
@@ -601,7 +603,7 @@ def test_a_jsonl_export_cut_off_by_the_server_midway_exits_69_and_leaves_no_file
         async for rows in select_batches(conn, *args):
             yield rows
 
-    monkeypatch.setattr(store, "select_export_batches", cut_off)
+    monkeypatch.setattr(exports, "select_export_batches", cut_off)
     out = str(out_dir / "t.jsonl")
 
     result = run(database_url, served, "export", "teamwork", "--format", "jsonl", "--out", out)

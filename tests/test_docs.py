@@ -16,10 +16,11 @@ import msgspec
 import pytest
 import yaml
 
-from survey import config, loader, schema, scoring
+from survey import config
 from survey.cli import Exit, main
 from survey.config import Settings
-from survey.model import Item
+from survey.core import loader, schema, scoring
+from survey.core.model import Item
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

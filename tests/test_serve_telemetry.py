@@ -21,7 +21,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from survey.model import LikertItem
+from survey.core.model import LikertItem
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ADDRESS = "127.0.0.2"

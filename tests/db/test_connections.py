@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from survey import db
+from survey.store import db
 
 pytestmark = pytest.mark.anyio
 

@@ -1,6 +1,6 @@
 """PostgreSQL writes the CSV export: each kind of cell, against the Python rule it must keep.
 
-`table.neutralise` is the rule (OWASP's CSV injection list); `store.copy_export_csv` applies it
+`table.neutralise` is the rule (OWASP's CSV injection list); `exports.copy_export_csv` applies it
 in SQL. Hundreds of hostile and random values go through both and must come out the same.
 """
 
@@ -16,10 +16,10 @@ import asyncpg
 import msgspec
 import pytest
 
-from survey import db, store
-from survey.model import Loaded, Questionnaire
-from survey.stats import ReportFilter
-from survey.table import FORMULA_START, Cell, answer_cells, neutralise
+from survey.core.csvcells import FORMULA_START, Cell, answer_cells, neutralise
+from survey.core.filters import ReportFilter
+from survey.core.model import Loaded, Questionnaire
+from survey.store import db, exports, responses, versions
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +65,7 @@ async def export(conn, loaded: Loaded, answers: list[tuple[str, Cell]]) -> dict[
         chunks.append(bytes(chunk))
 
     where = ReportFilter(sources=("api",))
-    count = await store.copy_export_csv(
+    count = await exports.copy_export_csv(
         conn, loaded.definition.slug, where, [], lambda _: answers, output
     )
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode(), newline="")))
@@ -74,7 +74,7 @@ async def export(conn, loaded: Loaded, answers: list[tuple[str, Cell]]) -> dict[
 
 
 async def insert(conn, loaded: Loaded, answers: dict[str, object]) -> str:
-    response = store.NewResponse(
+    response = responses.NewResponse(
         id=uuid.uuid4(),
         slug=loaded.definition.slug,
         version=loaded.version,
@@ -86,13 +86,13 @@ async def insert(conn, loaded: Loaded, answers: dict[str, object]) -> str:
         quote_consent=False,
         result_token_hash=uuid.uuid4().bytes,
     )
-    await store.insert_response(conn, response)
+    await responses.insert_response(conn, response)
     return str(response.id)
 
 
 @pytest.fixture
 async def connector(conn, questionnaires) -> Loaded:
-    await store.insert_questionnaire_versions(conn, list(questionnaires.values()))
+    await versions.insert_questionnaire_versions(conn, list(questionnaires.values()))
     return questionnaires["connector"]
 
 
@@ -215,7 +215,7 @@ async def test_an_export_slower_than_the_command_timeout_still_finishes(
 
     try:
         where = ReportFilter(sources=("api",))
-        count = await store.copy_export_csv(
+        count = await exports.copy_export_csv(
             slow, connector.definition.slug, where, [], lambda _: [("t", Cell.TEXT)], output
         )
     finally:

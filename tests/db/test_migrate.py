@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from survey import db, migrate
+from survey.store import db, migrate
 
 pytestmark = pytest.mark.anyio
 

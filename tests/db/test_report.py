@@ -1,8 +1,8 @@
 """The aggregate report against numpy on the same responses, folded or not.
 
-Responses go in through intake.submit; the report comes out of reports.load_report. Every
+Responses go in through intake.submit; the report comes out of load_report. Every
 number is then computed again here from the stored rows, with numpy and nothing from
-survey.stats: reliability from the raw answers of the complete cases, distributions from the
+survey.core.stats: reliability from the raw answers of the complete cases, distributions from the
 stored scores, everything else by counting.
 """
 
@@ -24,17 +24,24 @@ import numpy as np
 import pytest
 import yaml
 
-from survey import db, intake, loader, migrate, reports, stats, store
-from survey.model import (
+from survey.core import loader, stats
+from survey.core.filters import ReportFilter, filter_of
+from survey.core.model import (
     ChoiceItem,
     LikertItem,
     Loaded,
     MultiChoiceItem,
     NumberItem,
     Questionnaire,
-    Submission,
     TextItem,
 )
+from survey.core.submission import Submission
+from survey.core.sums import ReportShape, shape_of
+from survey.core.tokens import token_hash
+from survey.flows import intake
+from survey.flows.report import load_report
+from survey.store import db, migrate, responses, rollup
+from survey.store.versions import insert_questionnaire_versions
 
 pytestmark = pytest.mark.anyio
 
@@ -123,8 +130,8 @@ class Survey:
 
     async def delete(self, ids: list[uuid.UUID]) -> None:
         for id in ids:
-            assert await store.delete_response_by_token(
-                self.conn, intake.token_hash(self.tokens.pop(id))
+            assert await responses.delete_response_by_token(
+                self.conn, token_hash(self.tokens.pop(id))
             )
 
     async def rows(self) -> list[asyncpg.Record]:
@@ -150,19 +157,19 @@ class Survey:
         )
 
     async def report(self, params: Mapping[str, str] | None = None) -> stats.Report:
-        where = reports.report_filter(self.loaded, params or {})
-        return await reports.load_report(self.conn, self.loaded, where, MIN_CELL)
+        where = filter_of(self.loaded.definition, params or {})
+        return await load_report(self.conn, self.loaded, where, MIN_CELL)
 
 
 @pytest.fixture
 async def versions(conn, questionnaires: dict[str, Loaded]) -> None:
-    await store.insert_questionnaire_versions(conn, list(questionnaires.values()))
+    await insert_questionnaire_versions(conn, list(questionnaires.values()))
 
 
 async def other_version(conn, loaded: Loaded) -> Loaded:
     """The same questionnaire under another version hash, recorded like a served one."""
     older = msgspec.structs.replace(loaded, version="0123456789ab")
-    await store.insert_questionnaire_versions(conn, [older])
+    await insert_questionnaire_versions(conn, [older])
     return older
 
 
@@ -395,7 +402,7 @@ def check_report(
 
 
 async def never_folded_sums(
-    conn, slug: str, shape: stats.ReportShape, where: stats.ReportFilter
+    conn, slug: str, shape: ReportShape, where: ReportFilter
 ) -> dict[tuple[str, ...], float]:
     """The sums over the same rows with the rollup thrown away, in a transaction rolled back."""
     tr = conn.transaction()
@@ -403,7 +410,7 @@ async def never_folded_sums(
     try:
         await conn.execute("DELETE FROM report_rollup WHERE slug = $1", slug)
         await conn.execute("UPDATE response SET folded = false WHERE slug = $1", slug)
-        return await store.select_report_sums(conn, slug, shape, where)
+        return await rollup.select_report_sums(conn, slug, shape, where)
     finally:
         await tr.rollback()
 
@@ -482,7 +489,7 @@ async def test_reliability_pairs_items_in_code_point_order_whatever_the_collatio
             # The trap is set: the database's order is not Python's.
             trap = await conn.fetchval("SELECT 'trust_hide' < 'trust1' AND 'd_candour' < 'd1'")
             assert trap or not icu
-            await store.insert_questionnaire_versions(conn, [loaded])
+            await insert_questionnaire_versions(conn, [loaded])
             survey = Survey(conn, loaded)
             await survey.submit(simulate(loaded.definition, np.random.default_rng(7), 60))
             check_report(await survey.report(), survey.q, await survey.rows(), survey.quotable)
@@ -501,24 +508,24 @@ async def test_reliability_pairs_items_in_code_point_order_whatever_the_collatio
 
 async def test_sums_folded_equal_sums_never_folded(conn, questionnaires, versions):
     survey = Survey(conn, questionnaires["connector"])
-    shape = stats.shape_of(survey.q)
-    where = stats.ReportFilter()
+    shape = shape_of(survey.q)
+    where = ReportFilter()
     rng = np.random.default_rng(11)
     await survey.submit(simulate(survey.q, rng, 80))
-    unfolded = await store.select_report_sums(conn, "connector", shape, where)
-    assert await store.update_report_rollup(conn, "connector", shape) == 80
+    unfolded = await rollup.select_report_sums(conn, "connector", shape, where)
+    assert await rollup.update_report_rollup(conn, "connector", shape) == 80
     assert await conn.fetchval("SELECT count(*) FROM response WHERE NOT folded") == 0
-    folded = await store.select_report_sums(conn, "connector", shape, where)
+    folded = await rollup.select_report_sums(conn, "connector", shape, where)
     assert_same_sums(folded, unfolded)
 
     # Half folded, half not: still the same sums as never folded.
     await survey.submit(simulate(survey.q, rng, 70))
-    mixed = await store.select_report_sums(conn, "connector", shape, where)
+    mixed = await rollup.select_report_sums(conn, "connector", shape, where)
     assert_same_sums(mixed, await never_folded_sums(conn, "connector", shape, where))
-    assert await store.update_report_rollup(conn, "connector", shape) == 70
-    assert await store.update_report_rollup(conn, "connector", shape) == 0
+    assert await rollup.update_report_rollup(conn, "connector", shape) == 70
+    assert await rollup.update_report_rollup(conn, "connector", shape) == 0
     assert_same_sums(
-        await store.select_report_sums(conn, "connector", shape, where),
+        await rollup.select_report_sums(conn, "connector", shape, where),
         await never_folded_sums(conn, "connector", shape, where),
     )
     check_report(await survey.report(), survey.q, await survey.rows(), survey.quotable)
@@ -529,7 +536,7 @@ async def test_deleting_folded_and_unfolded_responses_leaves_the_report_of_what_
     conn, questionnaires, versions, slug
 ):
     survey = Survey(conn, questionnaires[slug])
-    shape = stats.shape_of(survey.q)
+    shape = shape_of(survey.q)
     rng = np.random.default_rng(12)
     early = await survey.submit(simulate(survey.q, rng, 100))
     await survey.report()  # folds the first hundred
@@ -538,9 +545,9 @@ async def test_deleting_folded_and_unfolded_responses_leaves_the_report_of_what_
     assert await conn.fetchval("SELECT count(*) FROM response") == 120
 
     check_report(await survey.report(), survey.q, await survey.rows(), survey.quotable)
-    where = stats.ReportFilter()
+    where = ReportFilter()
     assert_same_sums(
-        await store.select_report_sums(conn, slug, shape, where),
+        await rollup.select_report_sums(conn, slug, shape, where),
         await never_folded_sums(conn, slug, shape, where),
     )
     # Deleting everything leaves nothing behind that a report would show.
@@ -552,7 +559,7 @@ async def test_deleting_folded_and_unfolded_responses_leaves_the_report_of_what_
     assert all(r.n == 0 and r.alpha is None for r in empty.reliability)
     assert all(v.n == 0 for s in empty.segments for v in s.values)
     # Only the sums of fractional scores keep a rounding residue.
-    left = await store.select_report_sums(conn, slug, shape, where)
+    left = await rollup.select_report_sums(conn, slug, shape, where)
     assert all(k[0] in ("c", "g") and abs(v) < 1e-6 for k, v in left.items()), left
 
 
@@ -604,7 +611,7 @@ async def test_a_filtered_report_is_the_report_of_the_rows_it_selects(
     rows = select(survey.q, await survey.rows(), params)
     assert rows
     check_report(report, survey.q, rows, survey.quotable)
-    where = reports.report_filter(survey.loaded, params)
+    where = filter_of(survey.loaded.definition, params)
     assert report.filters == stats.Filters(
         from_day=where.from_day,
         to_day=where.to_day,
@@ -612,9 +619,9 @@ async def test_a_filtered_report_is_the_report_of_the_rows_it_selects(
         include_demo=params.get("include_demo") in ("true", "1"),
         segments={k: v for k, v in where.segments},
     )
-    shape = stats.shape_of(survey.q)
+    shape = shape_of(survey.q)
     assert_same_sums(
-        await store.select_report_sums(conn, slug, shape, where),
+        await rollup.select_report_sums(conn, slug, shape, where),
         await never_folded_sums(conn, slug, shape, where),
     )
 
@@ -633,24 +640,24 @@ async def test_a_changed_item_list_folds_everything_again(conn, questionnaires, 
             item["dimension"] = "candour"
     changed = loader.load(yaml.safe_dump(raw).encode(), "changed.yaml")
     shape = msgspec.structs.replace(
-        stats.shape_of(changed.definition),
-        counted=[i for i in stats.shape_of(changed.definition).counted if i != "flag_early"],
+        shape_of(changed.definition),
+        counted=[i for i in shape_of(changed.definition).counted if i != "flag_early"],
     )
-    assert shape != stats.shape_of(survey.q)
-    assert await store.update_report_rollup(conn, "teamwork", shape) == 80
-    where = stats.ReportFilter()
-    sums = await store.select_report_sums(conn, "teamwork", shape, where)
+    assert shape != shape_of(survey.q)
+    assert await rollup.update_report_rollup(conn, "teamwork", shape) == 80
+    where = ReportFilter()
+    sums = await rollup.select_report_sums(conn, "teamwork", shape, where)
     assert_same_sums(sums, await never_folded_sums(conn, "teamwork", shape, where))
     assert not any(k[:2] == ("v", "flag_early") for k in sums)
     # Deleting a folded response subtracts what the new lists added.
     await survey.delete(ids[:10])
     assert_same_sums(
-        await store.select_report_sums(conn, "teamwork", shape, where),
+        await rollup.select_report_sums(conn, "teamwork", shape, where),
         await never_folded_sums(conn, "teamwork", shape, where),
     )
 
     # The report of the changed questionnaire: reliability over the new item lists.
-    await store.insert_questionnaire_versions(conn, [changed])
+    await insert_questionnaire_versions(conn, [changed])
     moved = Survey(conn, changed)
     moved.quotable = survey.quotable
     report = await moved.report()
@@ -691,11 +698,11 @@ async def test_a_segment_value_under_min_cell_is_suppressed(conn, questionnaires
     check_report(report, survey.q, await survey.rows(), survey.quotable)
 
     # With min_cell 1 nothing is hidden; with 10 everything is.
-    where = stats.ReportFilter()
-    everything = await reports.load_report(conn, survey.loaded, where, 1)
+    where = ReportFilter()
+    everything = await load_report(conn, survey.loaded, where, 1)
     (industry,) = (s for s in everything.segments if s.item == "industry")
     assert {v.value: v.n for v in industry.values} == cells
-    nothing = await reports.load_report(conn, survey.loaded, where, 10)
+    nothing = await load_report(conn, survey.loaded, where, 10)
     (industry,) = (s for s in nothing.segments if s.item == "industry")
     assert all(v.suppressed for v in industry.values)
 
@@ -770,16 +777,16 @@ async def test_folds_racing_submissions_and_deletions_lose_and_double_count_noth
 
     async def fold(reader: asyncpg.Connection) -> None:
         for _ in range(8):
-            folds.append(await store.update_report_rollup(reader, "connector", shape))
-            await reports.load_report(reader, loaded, stats.ReportFilter(), MIN_CELL)
+            folds.append(await rollup.update_report_rollup(reader, "connector", shape))
+            await load_report(reader, loaded, ReportFilter(), MIN_CELL)
 
     async def delete(deleter: asyncpg.Connection) -> None:
         for id in first[::3]:
             token = survey.tokens.pop(id)
-            assert await store.delete_response_by_token(deleter, intake.token_hash(token))
+            assert await responses.delete_response_by_token(deleter, token_hash(token))
             await anyio.lowlevel.checkpoint()
 
-    shape = stats.shape_of(survey.q)
+    shape = shape_of(survey.q)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(write, writers[0], 1)
@@ -793,9 +800,9 @@ async def test_folds_racing_submissions_and_deletions_lose_and_double_count_noth
 
     assert await conn.fetchval("SELECT count(*) FROM response") == 60 + 80 - 20
     check_report(await survey.report(), survey.q, await survey.rows(), survey.quotable)
-    where = stats.ReportFilter()
+    where = ReportFilter()
     assert_same_sums(
-        await store.select_report_sums(conn, "connector", shape, where),
+        await rollup.select_report_sums(conn, "connector", shape, where),
         await never_folded_sums(conn, "connector", shape, where),
     )
     assert sum(folds) <= 140

@@ -1,4 +1,4 @@
-"""The rollup sums a bulk import computes in Python (survey/rollup.py) against PostgreSQL's fold.
+"""The rollup sums a bulk import computes in Python (survey.core.sums) against PostgreSQL's fold.
 
 Both must give the same sums, key for key: reports add the two together, and a deletion
 subtracts a row's contribution with the SQL whichever way it was folded.
@@ -17,15 +17,13 @@ import asyncpg
 import msgspec
 import pytest
 
-from survey import exports, intake, loader, rollup, stats, store
-from survey.model import (
-    ChoiceItem,
-    LikertItem,
-    Loaded,
-    MultiChoiceItem,
-    NumberItem,
-    TextItem,
-)
+from survey.core import loader, sums
+from survey.core.model import ChoiceItem, LikertItem, Loaded, MultiChoiceItem, NumberItem, TextItem
+from survey.core.sums import ReportShape, shape_of
+from survey.core.tokens import token_hash
+from survey.flows import ingest
+from survey.flows.ingest import add_sums, import_ndjson, insert_demo, scored
+from survey.store import responses, rollup, versions
 
 TEAMWORK = Path(__file__).resolve().parents[1] / "data" / "teamwork.yaml"
 
@@ -92,16 +90,16 @@ async def rollup_of(conn: asyncpg.Connection, slug: str) -> dict[tuple[Any, ...]
 
 async def fold_in_sql(conn: asyncpg.Connection, loaded: Loaded) -> dict[tuple[Any, ...], float]:
     """The rollup PostgreSQL folds from the stored rows, from scratch."""
-    return await fold_in_sql_with(conn, loaded, stats.shape_of(loaded.definition))
+    return await fold_in_sql_with(conn, loaded, shape_of(loaded.definition))
 
 
 async def fold_in_sql_with(
-    conn: asyncpg.Connection, loaded: Loaded, shape: stats.ReportShape
+    conn: asyncpg.Connection, loaded: Loaded, shape: ReportShape
 ) -> dict[tuple[Any, ...], float]:
     slug = loaded.definition.slug
     await conn.execute("DELETE FROM report_rollup WHERE slug = $1", slug)
     await conn.execute("UPDATE response SET folded = false WHERE slug = $1", slug)
-    await store.update_report_rollup_all(conn, slug, shape)
+    await rollup.update_report_rollup_all(conn, slug, shape)
     return await rollup_of(conn, slug)
 
 
@@ -125,34 +123,34 @@ async def store_with_python_sums(
     """n responses over versions, sources and days, COPYed as folded with their Python sums;
     the result token of each, by its hash."""
     rng = random.Random(seed)
-    folder = rollup.Folder(stats.shape_of(loaded.definition))
+    folder = sums.Folder(shape_of(loaded.definition))
     tokens: dict[bytes, str] = {}
     rows = []
     for at in times(rng, n):
         version = rng.choice([loaded, *others])
         token = f"token-{seed}-{len(rows)}"
-        tokens[intake.token_hash(token)] = token
+        tokens[token_hash(token)] = token
         rows.append(
-            exports.scored(
+            scored(
                 version,
                 answers_for(loaded, rng),
                 quote_consent=False,
                 source=rng.choice(["import", "demo"]),
                 created_at=at,
-                token_hash=intake.token_hash(token),
+                token_hash=token_hash(token),
                 folder=folder,
             )
         )
     async with conn.transaction():
-        await store.copy_responses(conn, store.copy_text(rows, folded=True))
-        await exports.add_sums(conn, loaded, folder.sums())
+        await responses.copy_responses(conn, responses.copy_text(rows, folded=True))
+        await add_sums(conn, loaded, folder.sums())
     return tokens
 
 
 async def versions_of(conn: asyncpg.Connection, loaded: Loaded) -> list[Loaded]:
     """The questionnaire, and the same under another version, both recorded."""
     older = msgspec.structs.replace(loaded, version="0123456789ab")
-    await store.insert_questionnaire_versions(conn, [loaded, older])
+    await versions.insert_questionnaire_versions(conn, [loaded, older])
     return [older]
 
 
@@ -175,7 +173,7 @@ async def test_deleting_rows_folded_in_python_subtracts_what_they_added(
     others = await versions_of(conn, loaded)
     tokens = await store_with_python_sums(conn, loaded, others, 300, seed=3)
     for token in list(tokens.values())[::2]:
-        assert await store.delete_response_by_token(conn, intake.token_hash(token))
+        assert await responses.delete_response_by_token(conn, token_hash(token))
     after = {k: v for k, v in (await rollup_of(conn, loaded.definition.slug)).items() if v}
     # What remains, folded from scratch; subtraction leaves float crumbs and zero rows.
     remaining = await fold_in_sql(conn, loaded)
@@ -193,7 +191,7 @@ async def test_sums_made_with_other_item_lists_leave_their_rows_to_the_next_fold
     loaded = questionnaires["teamwork"]
     others = await versions_of(conn, loaded)
     slug = loaded.definition.slug
-    shape = stats.shape_of(loaded.definition)
+    shape = shape_of(loaded.definition)
     older = msgspec.structs.replace(shape, counted=shape.counted[1:])
     await store_with_python_sums(conn, loaded, others, 30, seed=8)
     before = await fold_in_sql_with(conn, loaded, older)
@@ -208,16 +206,16 @@ async def test_sums_made_with_other_item_lists_leave_their_rows_to_the_next_fold
     assert folded == (0 if nested else 30)
     assert await rollup_of(conn, slug) == ({} if nested else before)
     stored = await conn.fetchval("SELECT shape FROM report_shape WHERE slug = $1", slug)
-    assert msgspec.convert(stored, stats.ReportShape) == older
+    assert msgspec.convert(stored, ReportShape) == older
     # The next report's fold settles it: everything folded with its lists.
-    await store.update_report_rollup_all(conn, slug, shape)
+    await rollup.update_report_rollup_all(conn, slug, shape)
     assert await conn.fetchval("SELECT count(*) FROM response WHERE NOT folded") == 0
     assert_same_sums(await rollup_of(conn, slug), await fold_in_sql(conn, loaded))
 
 
 async def test_an_import_leaves_nothing_to_fold_and_the_same_report(conn, questionnaires):
     loaded = questionnaires["connector"]
-    await store.insert_questionnaire_versions(conn, [loaded])
+    await versions.insert_questionnaire_versions(conn, [loaded])
     rng = random.Random(5)
     body = b"".join(
         msgspec.json.encode({"answers": answers_for(loaded, rng), "consent": True}) + b"\n"
@@ -227,7 +225,7 @@ async def test_an_import_leaves_nothing_to_fold_and_the_same_report(conn, questi
     async def chunks() -> Any:
         yield body
 
-    summary = await exports.import_ndjson(conn, loaded, chunks(), batch=500)
+    summary = await import_ndjson(conn, loaded, chunks(), batch=500)
     assert summary.accepted == 1200
     assert await conn.fetchval("SELECT count(*) FROM response WHERE NOT folded") == 0
     python = await rollup_of(conn, "connector")
@@ -257,9 +255,9 @@ async def test_rounded_and_printed_as_postgresql_does(conn):
         values,
     )
     wrong = [
-        (x, r["rounded"], rollup.rounded_text(x))
+        (x, r["rounded"], sums.rounded_text(x))
         for x, r in zip(values, rows, strict=True)
-        if r["rounded"] != rollup.rounded_text(x)
+        if r["rounded"] != sums.rounded_text(x)
     ]
     assert not wrong, wrong[:5]
     # A float as an answer is stored as msgspec's JSON text and printed back from jsonb.
@@ -269,9 +267,9 @@ async def test_rounded_and_printed_as_postgresql_does(conn):
         [msgspec.json.encode(x).decode() for x in values],
     )
     wrong = [
-        (x, p["p"], rollup.value_text(x))
+        (x, p["p"], sums.value_text(x))
         for x, p in zip(values, printed, strict=True)
-        if p["p"] != rollup.value_text(x)
+        if p["p"] != sums.value_text(x)
     ]
     assert not wrong, wrong[:5]
 
@@ -285,11 +283,11 @@ async def planner_knows_responses(conn: asyncpg.Connection) -> bool:
 
 async def test_a_large_bulk_load_renews_the_planners_statistics(conn, questionnaires, monkeypatch):
     loaded = questionnaires["connector"]
-    await store.insert_questionnaire_versions(conn, [loaded])
-    monkeypatch.setattr(exports, "ANALYZE_AFTER", 300)
+    await versions.insert_questionnaire_versions(conn, [loaded])
+    monkeypatch.setattr(ingest, "ANALYZE_AFTER", 300)
     # Only the load may analyze: autovacuum would after 50 rows and 10%, within a minute.
     await conn.execute("ALTER TABLE response SET (autovacuum_enabled = false)")
-    await exports.insert_demo(conn, loaded, 299, days=3, seed=1)
+    await insert_demo(conn, loaded, 299, days=3, seed=1)
     assert not await planner_knows_responses(conn)
-    await exports.insert_demo(conn, loaded, 300, days=3, seed=2)
+    await insert_demo(conn, loaded, 300, days=3, seed=2)
     assert await planner_knows_responses(conn)

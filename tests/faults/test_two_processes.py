@@ -12,7 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
-from survey import auth, migrate
+from survey.flows.researchers import create_token
+from survey.store import migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -31,7 +32,7 @@ async def test_two_processes_migrate_once_share_the_rate_limit_and_agree_on_the_
     try:
         ledger = Counter(r["name"] for r in await conn.fetch("SELECT name FROM schema_migration"))
         assert ledger == Counter(m.name for m in migrate.available())
-        _, token = await auth.create_token(conn, "faults", ["reports"])
+        _, token = await create_token(conn, "faults", ["reports"])
     finally:
         await conn.close()
 

@@ -13,8 +13,9 @@ import msgspec
 import plotly.graph_objects as go
 import pytest
 
-from survey import charts, scoring, stats
-from survey.model import (
+from survey.core import charts, scoring, stats
+from survey.core.filters import ReportFilter
+from survey.core.model import (
     Answer,
     ChoiceItem,
     LikertItem,
@@ -24,12 +25,13 @@ from survey.model import (
     Questionnaire,
     TextItem,
 )
+from survey.core.sums import shape_of
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 
 
-# --- a report from plausible responses, summed in Python as store._CONTRIBUTIONS sums in SQL ---
+# --- a report from plausible responses, summed in Python as the store sums them in SQL ---
 
 
 def plausible_answers(q: Questionnaire, rng: random.Random) -> dict[str, Answer]:
@@ -60,7 +62,7 @@ def sums_of(
     loaded: Loaded, responses: list[tuple[datetime, dict[str, Answer]]]
 ) -> dict[tuple[str, ...], float]:
     q = loaded.definition
-    shape = stats.shape_of(q)
+    shape = shape_of(q)
     sums: dict[tuple[str, ...], float] = defaultdict(float)
 
     def add(value: float, *key: str) -> None:
@@ -137,7 +139,7 @@ def report_of(
     return stats.build_report(
         loaded,
         sums_of(loaded, responses),
-        where=stats.ReportFilter(),
+        where=ReportFilter(),
         quotes=quotes or [],
         min_cell=5,
         now=NOW,

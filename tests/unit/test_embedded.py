@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from survey import db
 from survey.errors import EmbeddedVersionMismatch
+from survey.store import db
 
 
 def test_a_new_data_folder_is_accepted(tmp_path: Path):

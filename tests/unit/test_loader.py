@@ -12,8 +12,8 @@ import msgspec
 import pytest
 import yaml
 
+from survey.core.loader import load, load_dir, version_of
 from survey.errors import QuestionnaireError
-from survey.loader import load, load_dir, version_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from survey import rollup
+from survey.core import sums
 
 
 @pytest.mark.parametrize(
@@ -12,18 +12,18 @@ from survey import rollup
     [[2, 2.0, 7, 7.0], [2.0, 2, 7.0, 7], [2, 2.0], [2.0, 2], [2, 7, 2.0, 7.0, None, "2"]],
 )
 def test_an_int_and_the_float_it_equals_are_counted_apart(values):
-    sums: dict[rollup.Key, float] = {}
-    rollup._count(sums, ("v", "x"), values)
-    expected: dict[rollup.Key, float] = {}
+    counted: dict[sums.Key, float] = {}
+    sums._count(counted, ("v", "x"), values)
+    expected: dict[sums.Key, float] = {}
     for value in values:
-        text = rollup.value_text(value)
+        text = sums.value_text(value)
         if text is not None:
             expected["v", "x", text] = expected.get(("v", "x", text), 0.0) + 1
-    assert sums == expected
-    assert ("v", "x", "2.0") in sums and ("v", "x", "2") in sums
+    assert counted == expected
+    assert ("v", "x", "2.0") in counted and ("v", "x", "2") in counted
 
 
 def test_numbers_are_printed_as_postgresql_prints_the_stored_json():
-    assert [rollup.value_text(v) for v in (2, 2.0, 1e-07, 1e16, -0.0, "a", None, [1])] == [
+    assert [sums.value_text(v) for v in (2, 2.0, 1e-07, 1e16, -0.0, "a", None, [1])] == [
         "2", "2.0", "0.0000001", "10000000000000000", "0.0", "a", None, None,
     ]  # fmt: skip

@@ -14,9 +14,9 @@ import yaml
 from click.testing import CliRunner
 
 from survey.cli import main
+from survey.core.loader import load
+from survey.core.schema import STRUCTS, json_schema, json_text
 from survey.errors import QuestionnaireError
-from survey.loader import load
-from survey.schema import STRUCTS, json_schema, json_text
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "questionnaire.schema.json"

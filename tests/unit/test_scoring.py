@@ -14,8 +14,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from survey.loader import load
-from survey.model import (
+from survey.core.loader import load
+from survey.core.model import (
     Answer,
     Band,
     ChoiceItem,
@@ -25,10 +25,10 @@ from survey.model import (
     MultiChoiceItem,
     NumberItem,
     Questionnaire,
-    Submission,
     TextItem,
 )
-from survey.scoring import feedback, item_score, normalise, percentile, score, validate
+from survey.core.scoring import feedback, item_score, normalise, percentile, score, validate
+from survey.core.submission import Submission
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(

@@ -1,4 +1,4 @@
-"""survey.stats on hand-built sums: distributions, filters, reliability, correlations, segments."""
+"""survey.core.stats on hand-built sums: distributions, filters, reliability, segments."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from survey import loader, stats
-from survey.model import Loaded, Questionnaire
+from survey.core import loader, stats
+from survey.core.filters import ReportFilter, parse_filter
+from survey.core.model import Loaded, Questionnaire
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,18 +119,18 @@ def test_a_distribution_of_nothing_is_empty_and_of_one_has_no_sd():
 
 
 def problems(q: Questionnaire, params: dict[str, str]) -> list[tuple[str, str]]:
-    return [(p.field, p.message) for p in stats.parse_filter(q, params)[1]]
+    return [(p.field, p.message) for p in parse_filter(q, params)[1]]
 
 
 def test_no_parameters_is_every_non_demo_response(connector):
-    where, found = stats.parse_filter(connector, {})
+    where, found = parse_filter(connector, {})
     assert found == []
-    assert where == stats.ReportFilter()
+    assert where == ReportFilter()
     assert "demo" not in where.sources
 
 
 def test_every_filter_parses(connector):
-    where, found = stats.parse_filter(
+    where, found = parse_filter(
         connector,
         {
             "from": "2025-03-01",
@@ -142,7 +143,7 @@ def test_every_filter_parses(connector):
         },
     )
     assert found == []
-    assert where == stats.ReportFilter(
+    assert where == ReportFilter(
         from_day=date(2025, 3, 1),
         to_day=date(2025, 3, 31),
         version="0123456789ab",
@@ -155,7 +156,7 @@ def test_every_filter_parses(connector):
     ("value", "canonical"), [("5", "5"), ("5.0", "5"), ("5.50", "5.5"), ("-0", "0"), ("1e2", "100")]
 )
 def test_number_segments_are_written_as_jsonb_prints_them(connector, value, canonical):
-    where, found = stats.parse_filter(connector, {"years_experience": value})
+    where, found = parse_filter(connector, {"years_experience": value})
     assert found == []
     assert where.segments == (("years_experience", canonical),)
 
@@ -340,7 +341,7 @@ def test_number_segment_values_sort_as_numbers(teamwork):
 def test_a_report_of_no_responses_is_empty_not_an_error(teamwork_loaded):
     now = datetime(2025, 3, 1, tzinfo=UTC)
     got = stats.build_report(
-        teamwork_loaded, {}, where=stats.ReportFilter(), quotes=[], min_cell=5, now=now
+        teamwork_loaded, {}, where=ReportFilter(), quotes=[], min_cell=5, now=now
     )
     assert got.counts == stats.Counts(0, 0, 0)
     assert all(p.count == 0 and p.share is None for p in got.profiles)

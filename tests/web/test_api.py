@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from survey.model import (
+from survey.core.model import (
     ChoiceItem,
     LikertItem,
     Loaded,
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 
 def oracle(q: Questionnaire, answers: dict[str, Any]) -> tuple[dict[str, float | None], Any]:
-    """The scoring rules written out again, in exact fractions, independently of survey.scoring."""
+    """The scoring rules written out again, in exact fractions, independently of the scorer."""
     dims: dict[str, Fraction | None] = {}
     for dim in q.dimensions:
         items = [i for s in q.sections for i in s.items if getattr(i, "dimension", None) == dim.id]
@@ -343,7 +343,7 @@ async def test_too_many_submissions_from_one_client_get_429_with_retry_after(
     import msgspec
     from litestar.testing import AsyncTestClient
 
-    from survey.app import create_app
+    from survey.web.app import create_app
 
     limited = create_app(msgspec.structs.replace(settings, rate_limit=3), questionnaires)
     body = {"answers": full_answers(questionnaires["teamwork"].definition)}

@@ -15,15 +15,19 @@ from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
 
-from survey import app as app_module
-from survey import auth, db, store
+from survey.core.tokens import new_session, token_hash
 from survey.errors import SurveyError
+from survey.flows.researchers import create_token
+from survey.store import db, researchers
+from survey.web import app as app_module
+from survey.web import auth
+from survey.web.errors import on_survey_error
 
 pytestmark = pytest.mark.anyio
 
 
 async def new_token(conn, name: str = "alice", scopes: tuple[str, ...] = ("reports",)) -> str:
-    _, token = await auth.create_token(conn, name, list(scopes))
+    _, token = await create_token(conn, name, list(scopes))
     return token
 
 
@@ -45,9 +49,9 @@ def attributes(header: str) -> dict[str, str]:
 
 async def session_for(conn, settings, token: str) -> dict[str, str]:
     """A Cookie header with a session for `token`, as the login would have set it."""
-    row = await store.select_researcher_token_by_hash(conn, auth.token_hash(token))
+    row = await researchers.select_token_by_hash(conn, token_hash(token))
     assert row is not None
-    value = auth.new_session(settings.secret, row.id, time.time())
+    value = new_session(settings.secret, row.id, time.time())
     return {"Cookie": f"{auth.SESSION_COOKIE}={value}"}
 
 
@@ -78,7 +82,7 @@ async def test_me_with_a_revoked_token_is_401(client, conn):
     token = await new_token(conn)
     assert (await client.get("/api/v1/me", headers=bearer(token))).status_code == 200
 
-    await store.update_researcher_token_revoked(conn, "alice")
+    await researchers.update_token_revoked(conn, "alice")
 
     check_401(await client.get("/api/v1/me", headers=bearer(token)))
 
@@ -90,7 +94,7 @@ async def test_me_names_the_token_and_its_scopes_and_notes_the_use(client, conn)
 
     assert response.status_code == 200, response.text
     assert response.json() == {"name": "book-laptop", "scopes": ["reports", "submit"]}
-    rows = await store.select_researcher_tokens(conn)
+    rows = await researchers.select_tokens(conn)
     assert rows[0].last_used_at is not None
 
 
@@ -138,7 +142,7 @@ async def guarded(settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
         route_handlers=[reports_only, reports_only_post, reports_page],
         lifespan=[lifespan],
         state=State({"settings": settings}),
-        exception_handlers={SurveyError: app_module.on_survey_error},
+        exception_handlers={SurveyError: on_survey_error},
     )
     async with AsyncTestClient(app=guarded_app) as client:
         yield client
@@ -156,7 +160,7 @@ async def test_the_guard_with_an_unknown_token_is_401(guarded, conn):
 
 async def test_the_guard_with_a_revoked_token_is_401(guarded, conn):
     token = await new_token(conn)
-    await store.update_researcher_token_revoked(conn, "alice")
+    await researchers.update_token_revoked(conn, "alice")
 
     check_401(await guarded.get("/api/v1/reports-only", headers=bearer(token)))
 
@@ -331,7 +335,7 @@ async def test_a_wrong_token_shows_the_form_again_with_an_error_and_401(client, 
 
 async def test_a_revoked_token_cannot_log_in(client, conn):
     token = await new_token(conn)
-    await store.update_researcher_token_revoked(conn, "alice")
+    await researchers.update_token_revoked(conn, "alice")
 
     response = await log_in(client, token)
 
@@ -383,7 +387,7 @@ async def test_revoking_the_token_ends_its_sessions(client, conn):
     await log_in(client, await new_token(conn))
     assert (await client.get("/api/v1/me")).status_code == 200
 
-    await store.update_researcher_token_revoked(conn, "alice")
+    await researchers.update_token_revoked(conn, "alice")
 
     check_401(await client.get("/api/v1/me"))
     assert 'type="password"' in (await client.get("/reports")).text
@@ -425,4 +429,4 @@ async def test_the_token_never_reaches_the_database(client, conn):
     for value in rows[0].values():
         assert token not in str(value)
         assert token.encode() not in (value if isinstance(value, bytes) else b"")
-    assert rows[0]["token_hash"] == auth.token_hash(token)
+    assert rows[0]["token_hash"] == token_hash(token)

@@ -13,8 +13,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from survey import scoring
-from survey.model import LikertItem, Loaded
+from survey.core import scoring
+from survey.core.model import LikertItem, Loaded
 
 pytestmark = pytest.mark.browser
 

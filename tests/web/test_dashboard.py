@@ -19,10 +19,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Route, expect
 
-from survey import auth, charts, db, intake, store
 from survey.cli import main
 from survey.config import Settings
-from survey.model import (
+from survey.core import charts
+from survey.core.model import (
     Answer,
     ChoiceItem,
     LikertItem,
@@ -30,8 +30,11 @@ from survey.model import (
     MultiChoiceItem,
     NumberItem,
     Questionnaire,
-    Submission,
 )
+from survey.core.submission import Submission
+from survey.flows import intake
+from survey.flows.researchers import create_token
+from survey.store import db, versions
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
 RESPONSES = 60
@@ -62,7 +65,7 @@ async def _seed(url: str, loaded: Loaded, secret: str) -> dict[str, str]:
     rng = random.Random(11)
     conn = await db.connect(url)
     try:
-        await store.insert_questionnaire_versions(conn, [loaded])  # as the app's startup does
+        await versions.insert_questionnaire_versions(conn, [loaded])  # as the app's startup does
         q = loaded.definition
         answers = [plausible(q, rng) for _ in range(RESPONSES)]
         for i in range(0, RESPONSES, 10):
@@ -80,8 +83,8 @@ async def _seed(url: str, loaded: Loaded, secret: str) -> dict[str, str]:
         for submission in submissions:
             async with conn.transaction():
                 await intake.submit(conn, loaded, submission, source="api", secret=secret)
-        _, reports = await auth.create_token(conn, "researcher", ["reports"])
-        _, submit = await auth.create_token(conn, "importer", ["submit"])
+        _, reports = await create_token(conn, "researcher", ["reports"])
+        _, submit = await create_token(conn, "importer", ["submit"])
         return {"reports": reports, "submit": submit}
     finally:
         await conn.close()

@@ -16,9 +16,13 @@ import anyio
 import msgspec
 import pytest
 
-from survey import auth, exports, store, table
-from survey.model import Loaded, Questionnaire
-from survey.table import neutralise
+from survey.core import csvcells
+from survey.core.csvcells import neutralise
+from survey.core.model import Loaded, Questionnaire
+from survey.flows.export import EXPORT_BATCH
+from survey.flows.ingest import insert_demo
+from survey.flows.researchers import create_token
+from survey.store import exports, responses
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +33,7 @@ HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(1)>"
 
 
 async def token(conn, scopes: tuple[str, ...] = ("reports",), name: str = "researcher") -> str:
-    _, secret = await auth.create_token(conn, name, list(scopes))
+    _, secret = await create_token(conn, name, list(scopes))
     return secret
 
 
@@ -73,9 +77,9 @@ def test_plain_numbers_and_ordinary_text_are_left_alone(cell):
 def test_the_csv_header_names_every_dimension_and_item_in_questionnaire_order(questionnaires):
     q = questionnaires["connector"].definition
 
-    header = table.csv_header(q)
+    header = csvcells.csv_header(q)
 
-    assert header[:8] == table.FIXED_COLUMNS
+    assert header[:8] == csvcells.FIXED_COLUMNS
     assert header[8 : 8 + len(q.dimensions)] == [f"score.{d.id}" for d in q.dimensions]
     assert header[8 + len(q.dimensions) :] == [f"answer.{i.id}" for i in q.items]
 
@@ -106,7 +110,7 @@ async def test_csv_export_holds_every_stored_response_with_its_scores_and_answer
     assert disposition.startswith('attachment; filename="connector-responses-')
     assert disposition.endswith('.csv"')
     rows = parse_csv(response.text)
-    assert list(rows[0]) == table.csv_header(q)
+    assert list(rows[0]) == csvcells.csv_header(q)
     assert [r["id"] for r in rows] == [first["id"], second["id"]]
     stored = {
         str(r["id"]): r
@@ -301,7 +305,7 @@ async def test_an_empty_export_is_the_csv_header_alone_and_an_empty_jsonl(
     as_jsonl = await client.get(JSONL.format(slug="connector"), headers=bearer(secret))
 
     assert as_csv.status_code == as_jsonl.status_code == 200
-    header = table.csv_header(questionnaires["connector"].definition)
+    header = csvcells.csv_header(questionnaires["connector"].definition)
     assert as_csv.text == ",".join(header) + "\n"
     assert as_jsonl.text == ""
 
@@ -435,7 +439,7 @@ async def asgi_get(
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 async def test_a_large_export_streams_a_batch_at_a_time(app, client, conn, questionnaires, fmt):
     count = 20_000
-    await exports.insert_demo(conn, questionnaires["connector"], count, days=30, seed=1)
+    await insert_demo(conn, questionnaires["connector"], count, days=30, seed=1)
     secret = await token(conn)
     url = (CSV if fmt == "csv" else JSONL).format(slug="connector") + "?include_demo=true"
 
@@ -449,14 +453,14 @@ async def test_a_large_export_streams_a_batch_at_a_time(app, client, conn, quest
     assert body.count(b"\n") == count + (1 if fmt == "csv" else 0)
     # Many body messages, none more than a small part: the export is never held whole.
     # JSONL goes a cursor batch at a time; CSV as PostgreSQL's COPY hands it over.
-    parts = count // exports.EXPORT_BATCH if fmt == "jsonl" else 20
+    parts = count // EXPORT_BATCH if fmt == "jsonl" else 20
     assert len(chunks) >= parts
     assert max(len(c) for c in chunks) < 1.5 * len(body) / parts
 
 
 async def insert_response(pool: Any, loaded: Loaded) -> str:
     """A response stored on a connection of the app's own pool (in the app's event loop)."""
-    new = store.NewResponse(
+    new = responses.NewResponse(
         id=uuid.uuid4(),
         slug=loaded.definition.slug,
         version=loaded.version,
@@ -469,15 +473,15 @@ async def insert_response(pool: Any, loaded: Loaded) -> str:
         result_token_hash=uuid.uuid4().bytes,
     )
     async with pool.acquire() as conn:
-        await store.insert_response(conn, new)
+        await responses.insert_response(conn, new)
     return str(new.id)
 
 
 def split_exports(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
     """Make a CSV export of more than `rows` rows go over two connections, in ranges of
-    `rows`, as a large one does (store.copy_export_csv)."""
-    monkeypatch.setattr(store, "EXPORT_RANGE_ROWS", rows)
-    monkeypatch.setattr(store, "_EDGE_SAMPLE_PERCENT", 100)
+    `rows`, as a large one does (exports.copy_export_csv)."""
+    monkeypatch.setattr(exports, "EXPORT_RANGE_ROWS", rows)
+    monkeypatch.setattr(exports, "_EDGE_SAMPLE_PERCENT", 100)
 
 
 @pytest.mark.parametrize(
@@ -499,7 +503,7 @@ async def test_an_export_the_client_abandons_gives_its_connection_back(
     caplog.set_level(logging.WARNING)
     if split:
         split_exports(monkeypatch, 500)
-    await exports.insert_demo(conn, questionnaires["connector"], 12_000, days=30, seed=2)
+    await insert_demo(conn, questionnaires["connector"], 12_000, days=30, seed=2)
     secret = await token(conn)
     url = (CSV if fmt == "csv" else JSONL).format(slug="connector")
     headers = {"Authorization": f"Bearer {secret}"}
@@ -538,13 +542,13 @@ async def test_an_export_the_client_abandons_gives_its_connection_back(
 async def test_a_csv_export_split_over_two_connections_is_the_same_bytes(
     app, client, conn, questionnaires, monkeypatch
 ):
-    await exports.insert_demo(conn, questionnaires["connector"], 3_000, days=30, seed=3)
+    await insert_demo(conn, questionnaires["connector"], 3_000, days=30, seed=3)
     secret = await token(conn)
     url = CSV.format(slug="connector") + "?include_demo=true"
     alone = await client.get(url, headers=bearer(secret))
     split_exports(monkeypatch, 100)  # about thirty ranges
     late: list[str] = []
-    keep = store._copy_range
+    keep = exports._copy_range
     loaded = questionnaires["connector"]
 
     used: list[int] = []
@@ -556,7 +560,7 @@ async def test_a_csv_export_split_over_two_connections_is_the_same_bytes(
         used.append(id(conn))
         return await keep(conn, *args)
 
-    monkeypatch.setattr(store, "_copy_range", copy_range)
+    monkeypatch.setattr(exports, "_copy_range", copy_range)
 
     shared = await client.get(url, headers=bearer(secret))
 
@@ -583,7 +587,7 @@ async def test_a_csv_export_split_over_two_connections_is_the_same_bytes(
 async def test_an_export_is_gzipped_when_the_client_accepts_it(
     client, conn, questionnaires, accept, gzipped
 ):
-    await exports.insert_demo(conn, questionnaires["connector"], 300, days=30, seed=4)
+    await insert_demo(conn, questionnaires["connector"], 300, days=30, seed=4)
     secret = await token(conn)
     url = CSV.format(slug="connector") + "?include_demo=true"
 

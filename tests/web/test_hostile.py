@@ -31,10 +31,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from markupsafe import escape
 
-from survey import auth, charts, loader
-from survey.app import create_app
 from survey.config import Settings
-from survey.model import Loaded
+from survey.core import charts, loader
+from survey.core.model import Loaded
+from survey.flows.researchers import create_token
+from survey.web.app import create_app
 
 pytestmark = pytest.mark.anyio
 
@@ -305,7 +306,7 @@ BAD_FILTERS = [
 
 @pytest.fixture
 async def researcher(conn) -> str:
-    _, token = await auth.create_token(conn, "researcher", ["reports"])
+    _, token = await create_token(conn, "researcher", ["reports"])
     return token
 
 
@@ -389,7 +390,7 @@ async def test_traversal_behind_a_researcher_token_finds_nothing(client, researc
 async def test_hostile_import_lines_are_each_refused_with_the_reason_and_the_rest_stored(
     client, conn
 ):
-    _, token = await auth.create_token(conn, "importer", ["submit"])
+    _, token = await create_token(conn, "importer", ["submit"])
     required = (
         b'"rely_on": 4, "hide_mistakes": 2, "say_disagree": 4, "nod_along": 3, '
         b'"keep_promises": 4, "dropped_actions": 2'
@@ -472,7 +473,7 @@ async def test_a_questionnaire_full_of_script_is_shown_as_text_everywhere(
 ):
     q = hostile.definition
     client = hostile_client
-    _, token = await auth.create_token(conn, "researcher", ["reports"])
+    _, token = await create_token(conn, "researcher", ["reports"])
 
     home = await client.get("/")
     assert home.status_code == 200

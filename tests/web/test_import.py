@@ -12,8 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from survey import auth, exports, scoring, store
-from survey.model import Submission
+from survey.core import scoring
+from survey.core.submission import Submission
+from survey.flows import ingest
+from survey.flows.ingest import ScoringPool, import_ndjson, lines_of
+from survey.flows.researchers import create_token
+from survey.store import versions
+from survey.web import exports
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +26,7 @@ IMPORT = "/api/v1/questionnaires/{slug}/responses/import"
 
 
 async def token(conn, scopes: tuple[str, ...] = ("submit",), name: str = "importer") -> str:
-    _, secret = await auth.create_token(conn, name, list(scopes))
+    _, secret = await create_token(conn, name, list(scopes))
     return secret
 
 
@@ -172,7 +177,7 @@ async def test_an_import_whose_every_line_is_refused_is_a_422_listing_each_and_s
 async def test_a_line_over_the_limit_is_rejected_by_number_and_the_rest_kept(
     client, conn, monkeypatch
 ):
-    monkeypatch.setattr(exports, "MAX_LINE", 200)
+    monkeypatch.setattr(ingest, "MAX_LINE", 200)
     secret = await token(conn)
     long = line(teamwork(4, one_change="x" * 300))
     body = "\n".join([line(teamwork(5)), long, line(teamwork(3))])
@@ -209,7 +214,7 @@ async def test_lines_are_numbered_across_chunks_counting_blank_ones_and_too_long
 
     got = [
         item
-        async for item in exports.lines_of(
+        async for item in lines_of(
             chunks(b"ab", b"c\n\n  \nd", b"", b"ef\n0123456789", b"0123", b"\nlast"), 10
         )
     ]
@@ -218,7 +223,7 @@ async def test_lines_are_numbered_across_chunks_counting_blank_ones_and_too_long
 
 
 async def test_more_lines_than_one_copy_batch_are_all_stored(client, conn, monkeypatch):
-    monkeypatch.setattr(exports, "IMPORT_BATCH", 7)
+    monkeypatch.setattr(ingest, "IMPORT_BATCH", 7)
     secret = await token(conn)
     body = "\n".join(line(teamwork(n % 6 + 1)) if n % 10 else "nope" for n in range(1, 101))
 
@@ -233,7 +238,7 @@ async def test_more_lines_than_one_copy_batch_are_all_stored(client, conn, monke
 async def test_only_the_first_rejected_lines_are_listed_but_all_are_counted(
     client, conn, monkeypatch
 ):
-    monkeypatch.setattr(exports, "MAX_LISTED", 3)
+    monkeypatch.setattr(ingest, "MAX_LISTED", 3)
     secret = await token(conn)
 
     response = await post(client, secret, "\n".join(["x"] * 10 + [line(teamwork())]))
@@ -324,7 +329,7 @@ async def test_a_large_import_scored_in_worker_processes_stores_the_same_rows_in
 ):
     # Batches of 7 lines: the first POOL_AFTER in a thread, the rest in the scoring pool.
     loaded = questionnaires["teamwork"]
-    await store.insert_questionnaire_versions(conn, [loaded])
+    await versions.insert_questionnaire_versions(conn, [loaded])
     body = "\n".join(
         line(teamwork(n % 6 + 1, team_size=n)) if n % 10 else "nope" for n in range(1, 141)
     ).encode()
@@ -332,9 +337,9 @@ async def test_a_large_import_scored_in_worker_processes_stores_the_same_rows_in
     async def chunks():
         yield body
 
-    pool = exports.ScoringPool(workers=2)
+    pool = ScoringPool(workers=2)
     try:
-        summary = await exports.import_ndjson(conn, loaded, chunks(), batch=7, pool=pool)
+        summary = await import_ndjson(conn, loaded, chunks(), batch=7, pool=pool)
     finally:
         pool.shutdown()
 
@@ -355,22 +360,22 @@ async def test_a_scoring_pool_whose_workers_died_is_replaced_and_the_import_stil
     conn, questionnaires
 ):
     loaded = questionnaires["teamwork"]
-    await store.insert_questionnaire_versions(conn, [loaded])
+    await versions.insert_questionnaire_versions(conn, [loaded])
     body = "\n".join(line(teamwork(n % 6 + 1)) for n in range(1, 61)).encode()
 
     async def chunks():
         yield body
 
-    pool = exports.ScoringPool(workers=2)
+    pool = ScoringPool(workers=2)
     try:
-        first = await exports.import_ndjson(conn, loaded, chunks(), batch=5, pool=pool)
+        first = await import_ndjson(conn, loaded, chunks(), batch=5, pool=pool)
         broken = pool.executor
         for process in list(broken._processes.values()):  # as the OOM killer would
             # Once one is killed, the executor may take the others down itself, first.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGKILL)
             process.join()
-        second = await exports.import_ndjson(conn, loaded, chunks(), batch=5, pool=pool)
+        second = await import_ndjson(conn, loaded, chunks(), batch=5, pool=pool)
     finally:
         pool.shutdown()
 

@@ -14,9 +14,16 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from markupsafe import escape
+from plotly.offline import get_plotlyjs_version
 
-from survey import intake, pages, scoring
-from survey.model import Loaded, Submission
+from survey.core import scoring
+from survey.core.charts import score_text
+from survey.core.model import Loaded
+from survey.core.submission import Submission
+from survey.flows import intake
+from survey.store import responses
+from survey.web.assets import PLOTLY_JS, STATIC, asset_url
+from survey.web.forms import submission_from_form
 
 pytestmark = pytest.mark.anyio
 
@@ -129,7 +136,7 @@ async def test_the_form_page_and_its_stylesheet_weigh_under_30_kb(client: Client
     assert len(page.content) + len(css.content) < 30_000
     # And no JavaScript is needed: the one script only adds a progress count.
     assert re.findall(r"<script[^>]*>", page.text) == [
-        f'<script src="{pages.asset_url("form.js")}" defer>'
+        f'<script src="{asset_url("form.js")}" defer>'
     ]
 
 
@@ -324,10 +331,10 @@ async def test_the_result_shows_the_profile_index_every_dimension_with_feedback_
     shown = text_of(page)
     assert f"Your profile: {score.profile.label}" in shown
     assert score.profile.summary.split(".")[0] in shown
-    assert f"Connector Index: {pages._score(score.index)} out of 100" in shown
+    assert f"Connector Index: {score_text(score.index)} out of 100" in shown
     for dimension in q.dimensions:
         value = score.dimensions[dimension.id]
-        assert f"{dimension.name}: {pages._score(value)}" in shown
+        assert f"{dimension.name}: {score_text(value)}" in shown
         feedback = scoring.feedback(dimension.feedback, value)
         assert feedback and " ".join(feedback.split()) in shown
     assert "Bookmark this page" in shown
@@ -340,7 +347,7 @@ async def test_the_result_shows_the_profile_index_every_dimension_with_feedback_
         name: x for trace in figure["data"] for name, x in zip(trace["y"], trace["x"], strict=True)
     }
     assert bars == {d.name: round(score.dimensions[d.id] or 0, 1) for d in q.dimensions}
-    assert f'src="/static/plotly-{pages.get_plotlyjs_version()}.min.js"' in page.text
+    assert f'src="/static/plotly-{get_plotlyjs_version()}.min.js"' in page.text
     assert page.headers["cache-control"] == "no-store"
 
 
@@ -453,7 +460,7 @@ async def test_an_unexpected_error_on_a_page_shows_an_html_500_without_details(
     async def broken(*args: Any) -> None:
         raise RuntimeError("SELECT secret FROM internals")
 
-    monkeypatch.setattr(pages.store, "select_response_by_token", broken)
+    monkeypatch.setattr(responses, "select_response_by_token", broken)
     page = await client.get("/r/" + "a" * 32)
     assert page.status_code == 500
     assert page.headers["content-type"].startswith("text/html")
@@ -468,7 +475,7 @@ async def test_an_unexpected_error_on_a_page_shows_an_html_500_without_details(
 async def test_plotly_js_comes_from_the_plotly_package_gzipped_and_cached_for_a_year(
     client: Client,
 ) -> None:
-    url = pages.asset_url("plotly.js")
+    url = asset_url("plotly.js")
     assert re.fullmatch(r"/static/plotly-\d+\.\d+\.\d+\.min\.js", url)
     response = await client.get(url, headers={"accept-encoding": "gzip"})
     assert response.status_code == 200
@@ -476,26 +483,26 @@ async def test_plotly_js_comes_from_the_plotly_package_gzipped_and_cached_for_a_
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert response.headers["content-type"].startswith("text/javascript")
     assert int(response.headers["content-length"]) < len(response.content) / 2
-    assert response.content == pages.PLOTLY_JS.read_bytes()  # httpx undid the gzip
+    assert response.content == PLOTLY_JS.read_bytes()  # httpx undid the gzip
     assert "set-cookie" not in response.headers
 
     plain = await client.get(url, headers={"accept-encoding": "identity"})
     assert "content-encoding" not in plain.headers
-    assert plain.content == pages.PLOTLY_JS.read_bytes()
+    assert plain.content == PLOTLY_JS.read_bytes()
 
 
 async def test_the_gzip_on_the_wire_is_compressed_once(client: Client) -> None:
-    request = client.build_request("GET", pages.asset_url("survey.css"))
+    request = client.build_request("GET", asset_url("survey.css"))
     request.headers["accept-encoding"] = "gzip"
     response = await client.send(request, stream=True)
     raw = b"".join([chunk async for chunk in response.aiter_raw()])
     await response.aclose()
-    assert gzip.decompress(raw) == (pages.STATIC / "survey.css").read_bytes()
+    assert gzip.decompress(raw) == (STATIC / "survey.css").read_bytes()
 
 
 async def test_stylesheets_and_scripts_have_content_hashed_urls(client: Client) -> None:
     for name in ("survey.css", "form.js", "result.js", "chart.css"):
-        url = pages.asset_url(name)
+        url = asset_url(name)
         assert re.fullmatch(rf"/static/{re.escape(name)}\?v=[0-9a-f]{{12}}", url)
         response = await client.get(url)
         assert response.status_code == 200
@@ -523,7 +530,7 @@ def test_form_fields_become_the_submission_the_api_takes(
         "_consent": "yes",
         "_csrf_token": "t",
     }
-    submission = pages.submission_from_form(q, form)
+    submission = submission_from_form(q, form)
     assert submission == Submission(
         answers={
             "say_why": 4,
@@ -536,6 +543,4 @@ def test_form_fields_become_the_submission_the_api_takes(
         consent=True,
         quote_consent=False,
     )
-    assert pages.submission_from_form(q, {"years_experience": "2.5"}).answers == {
-        "years_experience": 2.5
-    }
+    assert submission_from_form(q, {"years_experience": "2.5"}).answers == {"years_experience": 2.5}

@@ -6,7 +6,7 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from survey.app import create_app
+from survey.web.app import create_app
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from survey import auth, reports, store
+from survey.core.filters import filter_of
+from survey.flows.report import load_report
+from survey.flows.researchers import create_token
+from survey.store import researchers
 
 pytestmark = pytest.mark.anyio
 
@@ -16,7 +19,7 @@ URL = "/api/v1/questionnaires/connector/report"
 
 
 async def new_token(conn, name: str = "alice", scopes: tuple[str, ...] = ("reports",)) -> str:
-    _, token = await auth.create_token(conn, name, list(scopes))
+    _, token = await create_token(conn, name, list(scopes))
     return token
 
 
@@ -65,7 +68,7 @@ async def test_the_report_with_a_token_lacking_the_reports_scope_is_403(client, 
 async def test_the_report_with_a_revoked_token_is_401(client, conn):
     token = await new_token(conn)
     assert (await client.get(URL, headers=bearer(token))).status_code == 200
-    assert await store.update_researcher_token_revoked(conn, "alice")
+    assert await researchers.update_token_revoked(conn, "alice")
     check_problem(await client.get(URL, headers=bearer(token)), 401)
 
 
@@ -82,8 +85,8 @@ async def test_the_report_is_the_json_of_load_report(client, conn, questionnaire
 
     loaded = questionnaires["connector"]
     params = dict(p.split("=") for p in query.lstrip("?").split("&") if p)
-    where = reports.report_filter(loaded, params)
-    expected = await reports.load_report(conn, loaded, where, 5)
+    where = filter_of(loaded.definition, params)
+    expected = await load_report(conn, loaded, where, 5)
     assert without_time(got) == without_time(msgspec.json.decode(msgspec.json.encode(expected)))
     assert got["counts"]["total"] == (30 if "industry" not in params else expected.counts.total)
     # Quoted text travels as data; the dashboard escapes it.

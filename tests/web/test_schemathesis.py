@@ -27,10 +27,14 @@ from hypothesis import HealthCheck, settings
 from prometheus_client.parser import text_string_to_metric_families
 from schemathesis import Case
 
-from survey import auth, db, intake, loader, store
-from survey.app import create_app
 from survey.config import Settings
-from survey.model import Loaded, Submission
+from survey.core import loader
+from survey.core.model import Loaded
+from survey.core.submission import Submission
+from survey.core.tokens import new_researcher_token, new_result_token, token_hash
+from survey.flows import intake
+from survey.store import db, researchers
+from survey.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,11 +44,11 @@ MAX_EXAMPLES = 50
 # The researcher token schemathesis sends. It is made here, at import, because the schema and its
 # configuration are (the parametrized tests are built from them); each test's database is given
 # its hash through the token store, so it is a real token, looked up as any other.
-TOKEN = auth.new_token()
+TOKEN = new_researcher_token()
 
 # A stored response's private link, for the results routes to find (a random one meets only
 # 404s). A result token derived from an Idempotency-Key is known before the response is stored.
-RESULT_TOKEN = intake.new_token("schemathesis", "connector", "schemathesis")
+RESULT_TOKEN = new_result_token("schemathesis", "connector", "schemathesis")
 
 
 def _document() -> dict[str, object]:
@@ -115,8 +119,8 @@ def ndjson(_: schemathesis.SerializationContext, value: object) -> bytes:
 async def _prepare(database_url: str, connector: Loaded) -> None:
     conn = await db.connect(database_url)
     try:
-        await store.insert_researcher_token(
-            conn, "schemathesis", auth.token_hash(TOKEN), ["reports", "submit"]
+        await researchers.insert_token(
+            conn, "schemathesis", token_hash(TOKEN), ["reports", "submit"]
         )
         submission = Submission(answers={"say_why": 4}, consent=True)
         receipt = await intake.submit(

@@ -21,8 +21,8 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from survey import logs
-from survey.app import create_app
-from survey.model import LikertItem, Loaded
+from survey.core.model import LikertItem, Loaded
+from survey.web.app import create_app
 
 pytestmark = pytest.mark.anyio
 
@@ -75,7 +75,7 @@ def requests_total(text: str, method: str, route: str, status: int) -> float:
 async def test_a_request_id_sent_is_echoed_and_on_every_log_line_of_that_request(app, log_lines):
     @get("/test/logs-a-line", sync_to_thread=False)
     def logs_a_line() -> str:
-        logging.getLogger("survey.pages").warning("inside the handler")
+        logging.getLogger("survey.web.pages").warning("inside the handler")
         return "ok"
 
     app.register(logs_a_line)
@@ -90,7 +90,7 @@ async def test_a_request_id_sent_is_echoed_and_on_every_log_line_of_that_request
     lines = [line for line in log_lines() if line.get("request_id") == "req-abc.123"]
     inside, access = lines
     assert inside["message"] == "inside the handler"
-    assert inside["logger"] == "survey.pages"
+    assert inside["logger"] == "survey.web.pages"
     assert inside["level"] == "warning"
     assert access["logger"] == "survey.access"
     assert access["method"] == "GET"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import msgspec
 
-from survey import db
+from survey.store import db
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # pg_advisory_lock key: any constant shared by every replica of this service.
 LOCK_KEY = 0x5_0C_1A_B1E
 

@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1. Handlers decode, call the core and the store, encode."""
+"""The JSON API under /api/v1. Handlers decode, call a flow or the store, encode."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from asyncpg.pool import PoolConnectionProxy
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     Link,
     OpenAPIMediaType,
@@ -22,30 +19,24 @@ from litestar.openapi.spec import (
 )
 from litestar.params import FromPath, HeaderParameter
 
-from survey import auth, intake, store
-from survey.errors import (
-    InvalidSubmission,
-    MalformedBody,
-    NotFound,
-    Problem,
-    UnsupportedMediaType,
-    duplicate_key,
-    problem_from_validation,
+from survey.core import submission
+from survey.errors import NotFound, UnsupportedMediaType
+from survey.flows import intake
+from survey.web import auth
+from survey.web.http import (
+    P400,
+    P401,
+    P404,
+    P413,
+    P415,
+    P422,
+    P429,
+    P503,
+    Db,
+    questionnaire,
 )
-from survey.model import Loaded, Submission, parse_submission
 
-# The per-request connection lent by the pool, provided by app.provide_db.
-Db = NamedDependency[PoolConnectionProxy]
-
-
-class ProblemDetails(msgspec.Struct, kw_only=True):
-    """RFC 9457 problem details, with the fields at fault in `errors`."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[Problem] = []
+NO_RESULT = "no result for this token (it may have been deleted)"
 
 
 class QuestionnaireSummary(msgspec.Struct, frozen=True):
@@ -55,31 +46,10 @@ class QuestionnaireSummary(msgspec.Struct, frozen=True):
     items: int
 
 
-class Health(msgspec.Struct, frozen=True):
-    status: str
-
-
-def problem(status: int, description: str) -> ResponseSpec:
-    return ResponseSpec(
-        ProblemDetails,
-        description=description,
-        media_type="application/problem+json",
-        generate_examples=False,
-    )
-
-
-P400 = {400: problem(400, "Malformed JSON or a body of the wrong shape")}
-P401 = {401: problem(401, "No valid researcher token; see WWW-Authenticate")}
-P404 = {404: problem(404, "No such questionnaire or result")}
-P413 = {413: problem(413, "Body over 1 MB")}
-P415 = {415: problem(415, "A body that is not declared as JSON")}
-P422 = {422: problem(422, "Well-formed but invalid; every problem is listed in `errors`")}
-P429 = {429: problem(429, "Too many submissions; see Retry-After")}
-P503 = {503: problem(503, "The database is unavailable; see Retry-After")}
-
+# One schema per kind of JSON value: `number` covers whole numbers too, and an `integer` beside
+# it would make a whole number match two of the oneOf's schemas (invalid).
 _answer = Schema(
     one_of=[
-        Schema(type=OpenAPIType.INTEGER),
         Schema(type=OpenAPIType.NUMBER),
         Schema(type=OpenAPIType.STRING),
         Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING)),
@@ -130,31 +100,6 @@ class SubmissionOperation(Operation):
                     description="Erase the respondent's answers.",
                 ),
             }
-
-
-def questionnaire(state: State, slug: str) -> Loaded:
-    loaded: Loaded | None = state.questionnaires.get(slug)
-    if loaded is None:
-        raise NotFound(f"no questionnaire {slug!r}")
-    return loaded
-
-
-def decode_submission(body: bytes) -> Submission:
-    try:
-        submission, decoded = parse_submission(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidSubmission([problem_from_validation(exc)]) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedBody(f"malformed JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise MalformedBody("malformed JSON: nested too deeply") from exc
-    duplicate = duplicate_key(body, SUBMISSION_FIELDS, decoded)
-    if duplicate is not None:
-        raise InvalidSubmission([duplicate])
-    return submission
-
-
-SUBMISSION_FIELDS = frozenset(Submission.__struct_fields__)
 
 
 def require_json(request: Request[Any, Any, Any]) -> None:
@@ -225,12 +170,12 @@ class ApiController(Controller):
         loaded = questionnaire(state, slug)
         require_json(request)
         body = await request.body()
-        submission = decode_submission(body)
+        sent = submission.decode(body)
         # One INSERT, committed on its own before this returns: no BEGIN/COMMIT round trips.
         return await intake.submit(
             db,
             loaded,
-            submission,
+            sent,
             source="api",
             secret=state.settings.secret,
             idempotency_key=idempotency_key,
@@ -240,16 +185,16 @@ class ApiController(Controller):
     @get("/results/{token:str}", responses=P404 | P503)
     async def get_result(self, state: State, db: Db, token: FromPath[str]) -> intake.Result:
         """The respondent's own result, by the private token from their submission."""
-        row = await store.select_response_by_token(db, intake.token_hash(token))
-        if row is None or row.slug not in state.questionnaires:
-            raise NotFound("no result for this token (it may have been deleted)")
-        return intake.result_of(state.questionnaires[row.slug], row)
+        found = await intake.find_result(db, state.questionnaires, token)
+        if found is None:
+            raise NotFound(NO_RESULT)
+        return intake.result_of(*found)
 
     @delete("/results/{token:str}", status_code=204, responses=P404 | P503)
     async def delete_result(self, db: Db, token: FromPath[str]) -> None:
         """Erase the respondent's answers for good."""
-        if not await store.delete_response_by_token(db, intake.token_hash(token)):
-            raise NotFound("no result for this token (it may have been deleted)")
+        if not await intake.delete_result(db, token):
+            raise NotFound(NO_RESULT)
 
     @get(
         "/me",

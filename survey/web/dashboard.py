@@ -15,7 +15,6 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
@@ -23,19 +22,20 @@ from litestar.params import FromPath
 from litestar.response import Template
 from markupsafe import Markup
 
-from survey import auth, charts, stats
-from survey.api import Db
-from survey.charts import go
-from survey.errors import FiguresUnavailable, InvalidQuery, NotFound, Problem
-from survey.model import ChoiceItem, Loaded
-from survey.pages import PLOTLY_JS, STATIC, environment, questionnaire, secure
-from survey.reports import load_report
+from survey.core import charts, filters, stats
+from survey.core.charts import go
+from survey.core.model import ChoiceItem, Loaded
+from survey.errors import FiguresUnavailable, NotFound, Problem
+from survey.flows.report import load_report
+from survey.web import auth, http
+from survey.web.assets import PLOTLY_JS, STATIC
+from survey.web.http import NO_SURVEY, Db, questionnaire
+from survey.web.templating import environment
 
 if TYPE_CHECKING:
     import kaleido  # imported when the first figure is rendered: it takes a third of a second
 
 FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
-FILTER_NAMES = ("from", "to", "version", "include_demo")
 
 
 # --- the filter form ---------------------------------------------------------------------------
@@ -49,21 +49,6 @@ class Select:
     label: str
     options: list[str]
     chosen: str
-
-
-def query_of(where: stats.ReportFilter) -> str:
-    """The filter as a canonical query string, for the download links ('' for none)."""
-    params: list[tuple[str, str]] = []
-    if where.from_day:
-        params.append(("from", where.from_day.isoformat()))
-    if where.to_day:
-        params.append(("to", where.to_day.isoformat()))
-    if where.version:
-        params.append(("version", where.version))
-    if "demo" in where.sources:
-        params.append(("include_demo", "true"))
-    params.extend(where.segments)
-    return urlencode(params)
 
 
 def describe(filters: stats.Filters) -> list[str]:
@@ -242,10 +227,8 @@ def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
 async def _report(
     state: State, db: Db, slug: str, params: Mapping[str, str]
 ) -> tuple[Loaded, stats.Report]:
-    loaded = questionnaire(state, slug)
-    where, problems = stats.parse_filter(loaded.definition, params)
-    if problems:
-        raise InvalidQuery(problems)
+    loaded = questionnaire(state, slug, NO_SURVEY)
+    where = filters.filter_of(loaded.definition, params)
     return loaded, await load_report(db, loaded, where, state.settings.min_cell)
 
 
@@ -254,9 +237,9 @@ async def dashboard(
     state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str]
 ) -> Template:
     """The dashboard; a filter with a problem shows the form with the problem beside it."""
-    loaded = questionnaire(state, slug)
+    loaded = questionnaire(state, slug, NO_SURVEY)
     params = _params(request)
-    where, problems = stats.parse_filter(loaded.definition, params)
+    where, problems = filters.parse_filter(loaded.definition, params)
     report = None if problems else await load_report(db, loaded, where, state.settings.min_cell)
     context = _context(loaded, report) if report else {"q": loaded.definition, "report": None}
     versions = sorted({loaded.version, *(report.versions if report else [])} - {""})
@@ -264,11 +247,11 @@ async def dashboard(
         "reports/dashboard.html",
         context={
             **context,
-            "values": {name: params.get(name, "") for name in FILTER_NAMES},
+            "values": {name: params.get(name, "") for name in filters.NAMES},
             "versions": versions,
             "selects": selects(loaded, report, params),
             "problems": _problems(problems),
-            "query": "" if problems else query_of(where),
+            "query": "" if problems else filters.query_of(where),
             "researcher": request.state.researcher,
         },
         status_code=422 if problems else 200,
@@ -319,6 +302,6 @@ def router() -> Router:
         auth.LOGIN_PATH,
         route_handlers=[dashboard, download_report, figure],
         guards=[auth.requires_scope("reports")],
-        after_request=secure,
+        after_request=http.secure,
         include_in_schema=False,
     )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import msgspec
 from msgspec import Meta, Struct
 
 Id = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$(?!\n)", max_length=64)]
@@ -186,14 +185,6 @@ class Loaded(Struct, frozen=True):
 Answer = int | float | str | list[str] | None
 
 
-class Submission(Strict, frozen=True, kw_only=True):
-    # Values are checked item by item in scoring.validate, so that a wrong type is reported
-    # against its item; `Answer` is what a valid one looks like.
-    answers: dict[str, Any] = {}
-    consent: bool = False
-    quote_consent: bool = False
-
-
 class Score(Struct, frozen=True):
     """A scored answer set: full-precision scores, `None` where too little was answered."""
 
@@ -204,20 +195,3 @@ class Score(Struct, frozen=True):
     @property
     def complete(self) -> bool:
         return self.index is not None
-
-
-submission_decoder = msgspec.json.Decoder(Submission)
-_json_decoder = msgspec.json.Decoder()
-
-
-def parse_submission(body: bytes) -> tuple[Submission, Any]:
-    """A submission, and the plain JSON it was read from (for errors.duplicate_key to count).
-
-    Raises msgspec's errors; a ValidationError names the field as the typed decoder does.
-    """
-    try:
-        decoded = _json_decoder.decode(body)
-        return msgspec.convert(decoded, Submission), decoded
-    except msgspec.ValidationError:
-        submission_decoder.decode(body)  # raises the error that names the field
-        raise

@@ -14,7 +14,14 @@ import enum
 import re
 from collections.abc import Iterable
 
-from survey.model import ChoiceItem, Item, LikertItem, MultiChoiceItem, NumberItem, Questionnaire
+from survey.core.model import (
+    ChoiceItem,
+    Item,
+    LikertItem,
+    MultiChoiceItem,
+    NumberItem,
+    Questionnaire,
+)
 
 FIXED_COLUMNS = [
     "id",

@@ -17,10 +17,12 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 
-from survey import auth, pages, store
-from survey.api import Db
 from survey.config import Settings
+from survey.core import tokens
 from survey.errors import Unauthorized
+from survey.store import researchers
+from survey.web import auth, http
+from survey.web.http import Db
 
 LANDING = "connector"
 
@@ -83,19 +85,19 @@ async def login(
 ) -> Response[Any]:
     """Exchange a token with the `reports` scope for a session cookie."""
     token = data.token.strip()
-    row = await store.select_researcher_token_by_hash(db, auth.token_hash(token)) if token else None
+    row = await researchers.select_token_by_hash(db, tokens.token_hash(token)) if token else None
     if row is None:
         error = "That token is not valid: check that it is complete, or ask for a new one."
         return _page(state, None, data.next, error, 401)
     if "reports" not in row.scopes:
         error = "That token cannot open the reports; ask for one with the reports scope."
         return _page(state, None, data.next, error, 403)
-    await store.update_researcher_token_used(db, row.id)
+    await researchers.update_token_used(db, row.id)
     response = Redirect(_landing(state, data.next), status_code=303)
     response.set_cookie(
         auth.SESSION_COOKIE,
-        auth.new_session(state.settings.secret, row.id, time.time()),
-        max_age=auth.SESSION_SECONDS,
+        tokens.new_session(state.settings.secret, row.id, time.time()),
+        max_age=tokens.SESSION_SECONDS,
         path="/",
         secure=request.url.scheme == "https",
         httponly=True,
@@ -117,7 +119,7 @@ def router(settings: Settings) -> Router:
     return Router(
         auth.LOGIN_PATH,
         route_handlers=[login_page, login, logout],
-        middleware=[pages.csrf_middleware(settings)],
-        after_request=pages.secure,
+        middleware=[http.csrf_middleware(settings)],
+        after_request=http.secure,
         include_in_schema=False,
     )

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from survey.stats import Distribution, ItemStats, Quote, Report, Segment
+from survey.core.model import Questionnaire
+from survey.core.scoring import feedback
+from survey.core.stats import Distribution, ItemStats, Quote, Report, Segment
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -752,3 +754,87 @@ def _plan(report: Report) -> list[tuple[str, str, str, Callable[[], go.Figure]]]
         ("timeline", "Responses over time", "Responses over time", partial(timeline, report)),
         ("reliability", "Reliability", "Reliability", partial(reliability_table, report)),
     ]
+
+
+# --- the result page ----------------------------------------------------------------------------
+
+
+def number_text(value: float | None) -> str:
+    """A number without a trailing `.0`; '' for none."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def score_text(value: float | None) -> str:
+    """A score as the API rounds it, without a trailing `.0`; a dash for none."""
+    return "–" if value is None else number_text(round(value, 1))
+
+
+class DimensionView(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    description: str
+    score: float | None
+    feedback: str | None
+    in_index: bool
+
+
+def dimension_views(q: Questionnaire, scores: Mapping[str, float | None]) -> list[DimensionView]:
+    weights = q.weights
+    return [
+        DimensionView(
+            d.id,
+            d.name,
+            d.description,
+            scores.get(d.id),
+            feedback(d.feedback, scores.get(d.id)),
+            d.id in weights,
+        )
+        for d in q.dimensions
+    ]
+
+
+def dimension_chart(q: Questionnaire, dimensions: list[DimensionView]) -> str:
+    """A horizontal bar per scored dimension, as Plotly figure JSON for the page to draw."""
+    index_name = q.scoring.index.name
+    shown = [d for d in dimensions if d.score is not None]
+    groups = [
+        (f"Part of the {index_name}", "#1d4ed8", [d for d in shown if d.in_index]),
+        ("Not in the index", "#b45309", [d for d in shown if not d.in_index]),
+    ]
+    fig = go.Figure()
+    for name, colour, group in groups:
+        if not group:
+            continue
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                orientation="h",
+                x=[round(d.score or 0.0, 1) for d in group],
+                # Plotly reads a subset of HTML in labels; the author's text is shown as text.
+                y=[text(d.name) for d in group],
+                marker={"color": colour},
+                text=[score_text(d.score) for d in group],
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate="%{y}: %{x:.1f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        template="none",
+        height=120 + 44 * len(shown),
+        margin={"l": 8, "r": 36, "t": 8, "b": 40},
+        font={"family": "system-ui, sans-serif", "size": 14, "color": "#1f2937"},
+        xaxis={"range": [0, 100], "title": {"text": "Score (0–100)"}, "fixedrange": True},
+        yaxis={
+            "categoryorder": "array",
+            "categoryarray": [text(d.name) for d in reversed(shown)],
+            "automargin": True,
+            "fixedrange": True,
+        },
+        showlegend=any(not d.in_index for d in shown) and any(d.in_index for d in shown),
+        legend={"orientation": "h", "x": 0, "y": -0.25},
+        barmode="overlay",
+    )
+    return fig.to_json() or "{}"

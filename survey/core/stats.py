@@ -8,14 +8,13 @@ segment breakdowns. Nothing here reads a response.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from datetime import date, datetime
 
 import msgspec
 
-from survey.errors import Problem
-from survey.model import (
+from survey.core.filters import ReportFilter, canonical_number, is_number
+from survey.core.model import (
     ChoiceItem,
     Item,
     LikertItem,
@@ -25,112 +24,13 @@ from survey.model import (
     Questionnaire,
     TextItem,
 )
+from survey.core.sums import Sums
 
-Sums = Mapping[tuple[str, ...], float]
-SOURCES = ("web", "api", "import")
 HISTOGRAM_WIDTH = 5.0
-
-
-class ReportFilter(msgspec.Struct, frozen=True, kw_only=True):
-    """Which responses a report covers. Days are UTC dates, both ends included."""
-
-    from_day: date | None = None
-    to_day: date | None = None
-    version: str | None = None
-    sources: tuple[str, ...] = SOURCES
-    segments: tuple[tuple[str, str], ...] = ()
-
-
-class ReportShape(msgspec.Struct, frozen=True, kw_only=True):
-    """What the store counts, from the questionnaire: item ids by role, as SQL arrays."""
-
-    counted: list[str]  # likert, choice and number items: a count per value
-    multi: list[str]  # multi_choice items: a count per option chosen
-    reliability_dims: list[str]  # parallel to reliability_items
-    reliability_items: list[str]
-    segments: list[str]
-
-
-def shape_of(q: Questionnaire) -> ReportShape:
-    likert = q.likert_items()
-    return ReportShape(
-        counted=[i.id for i in q.items if isinstance(i, LikertItem | ChoiceItem | NumberItem)],
-        multi=[i.id for i in q.items if isinstance(i, MultiChoiceItem)],
-        reliability_dims=[i.dimension for i in likert],
-        reliability_items=[i.id for i in likert],
-        segments=[i.id for i in q.segments],
-    )
 
 
 def text_items(q: Questionnaire) -> list[str]:
     return [i.id for i in q.items if isinstance(i, TextItem)]
-
-
-# --- filters ---------------------------------------------------------------------------------
-
-
-def parse_filter(q: Questionnaire, params: Mapping[str, str]) -> tuple[ReportFilter, list[Problem]]:
-    """Query parameters → a filter, and every problem with them (unknown names, bad values)."""
-    problems: list[Problem] = []
-    segments = {i.id: i for i in q.segments}
-    from_day = _day(params.get("from"), "from", problems)
-    to_day = _day(params.get("to"), "to", problems)
-    version = params.get("version") or None
-    if version is not None and not re.fullmatch(r"[0-9a-f]{12}", version):
-        problems.append(Problem("version", "must be a 12-digit hex version"))
-    include_demo = params.get("include_demo", "false").lower()
-    if include_demo not in ("true", "false", "1", "0", ""):
-        problems.append(Problem("include_demo", "must be true or false"))
-    chosen: list[tuple[str, str]] = []
-    for name, value in params.items():
-        if name in ("from", "to", "version", "include_demo"):
-            continue
-        item = segments.get(name)
-        if item is None:
-            problems.append(Problem(name, "not a filter: use from, to, version or a segment item"))
-        elif value == "":
-            continue
-        elif isinstance(item, ChoiceItem) and value not in item.options:
-            problems.append(Problem(name, "not one of the item's options"))
-        elif isinstance(item, NumberItem) and not _is_number(value):
-            problems.append(Problem(name, "must be a number"))
-        else:
-            chosen.append(
-                (name, _canonical_number(value) if isinstance(item, NumberItem) else value)
-            )
-    if from_day and to_day and from_day > to_day:
-        problems.append(Problem("from", "must not be after `to`"))
-    sources = (*SOURCES, "demo") if include_demo in ("true", "1") else SOURCES
-    where = ReportFilter(
-        from_day=from_day, to_day=to_day, version=version, sources=sources, segments=tuple(chosen)
-    )
-    return where, problems
-
-
-def _day(value: str | None, field: str, problems: list[Problem]) -> date | None:
-    if not value:
-        return None
-    try:
-        # The whole value: `2024-01-01' OR '1'='1` is not a date with something after it.
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        problems.append(Problem(field, "must be a date, YYYY-MM-DD"))
-        return None
-
-
-def _is_number(value: str) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except ValueError:
-        return False
-
-
-def _canonical_number(value: str) -> str:
-    """As JSONB prints it: 5, not 5.0, so that the filter matches the stored answer."""
-    number = float(value)
-    return str(int(number)) if number.is_integer() else repr(number)
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -419,12 +319,12 @@ def item_stats(q: Questionnaire, item: Item, sums: Sums) -> ItemStats:
             n = sum(c.count for c in counts)
             return ItemStats(id=item.id, type=kind, text=item.text, n=n, counts=counts)
         case _:
-            numbers = sorted(((float(v), c) for v, c in raw.items() if _is_number(v)))
+            numbers = sorted(((float(v), c) for v, c in raw.items() if is_number(v)))
             n = sum(c for _, c in numbers)
             mean = sum(v * c for v, c in numbers) / n if n else None
             return ItemStats(
                 id=item.id, type="number", text=item.text, n=n, mean=mean,
-                counts=[ValueCount(_canonical_number(str(v)), _canonical_number(str(v)), c)
+                counts=[ValueCount(canonical_number(str(v)), canonical_number(str(v)), c)
                         for v, c in numbers],
             )  # fmt: skip
 
@@ -525,7 +425,7 @@ def segment(q: Questionnaire, item: ChoiceItem | NumberItem, sums: Sums, min_cel
     """Profile mix and mean index per value; values with fewer than `min_cell` are suppressed."""
     values = sorted(
         {k[2] for k in sums if k[:2] == ("g", item.id) and len(k) == 4 and k[3] == "n"},
-        key=lambda v: (float(v), v) if isinstance(item, NumberItem) and _is_number(v) else (0, v),
+        key=lambda v: (float(v), v) if isinstance(item, NumberItem) and is_number(v) else (0, v),
     )
     if isinstance(item, ChoiceItem):
         values = [o for o in item.options if o in values]

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from survey.model import Questionnaire
+from survey.core.model import Questionnaire
 
 TITLE = "Connector Survey questionnaire"
 DESCRIPTION = (

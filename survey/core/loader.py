@@ -12,8 +12,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from survey.errors import Problem, QuestionnaireError, problem_from_validation
-from survey.model import (
+from survey.core.model import (
     ChoiceItem,
     LikertItem,
     Loaded,
@@ -21,6 +20,7 @@ from survey.model import (
     NumberItem,
     Questionnaire,
 )
+from survey.errors import Problem, QuestionnaireError, problem_from_validation
 
 # Query parameters of the report; a segment item with one of these ids could not be filtered on.
 RESERVED_IDS = frozenset({"from", "to", "version", "include_demo", "format"})

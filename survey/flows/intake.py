@@ -1,20 +1,21 @@
-"""Taking in one submission, shared by the API, the web form and the bulk import."""
+"""One response at a time, for the API and the web form: submit (validate, normalise, score,
+store, present), and a respondent's own result by its private token: read, rank, delete."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import secrets
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 import msgspec
 from uuid_utils.compat import uuid7
 
-from survey import db, scoring, store
+from survey.core import scoring, tokens
+from survey.core.model import Loaded
+from survey.core.submission import Submission, may_quote
 from survey.errors import InvalidSubmission
-from survey.model import Loaded, Submission
+from survey.store import db, responses
 
 
 class ProfileRef(msgspec.Struct, frozen=True):
@@ -41,23 +42,7 @@ class Receipt(Result, frozen=True, kw_only=True):
     result_token: str
 
 
-def token_hash(token: str) -> bytes:
-    """Result tokens carry ≥128 random bits, so a plain SHA-256 is a safe lookup key."""
-    return hashlib.sha256(token.encode()).digest()
-
-
-def new_token(secret: str, slug: str, idempotency_key: str | None) -> str:
-    """A random token; with an Idempotency-Key, one derived from it under the secret.
-
-    Deriving it lets a retry get the same private link back although only its hash is stored.
-    """
-    if idempotency_key is None:
-        return secrets.token_urlsafe(24)
-    mac = hmac.new(secret.encode(), f"result\0{slug}\0{idempotency_key}".encode(), "sha256")
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
-
-
-def result_of(loaded: Loaded, row: store.StoredResponse) -> Result:
+def result_of(loaded: Loaded, row: responses.StoredResponse) -> Result:
     profile = next((p for p in loaded.definition.profiles if p.id == row.profile), None)
     return Result(
         id=row.id,
@@ -91,8 +76,8 @@ async def submit(
         raise InvalidSubmission(problems)
     answers = scoring.normalise(q, submission.answers)
     result = scoring.score(q, answers)
-    token = new_token(secret, q.slug, idempotency_key)
-    new = store.NewResponse(
+    token = tokens.new_result_token(secret, q.slug, idempotency_key)
+    new = responses.NewResponse(
         id=uuid7(),
         slug=q.slug,
         version=loaded.version,
@@ -101,11 +86,51 @@ async def submit(
         dimensions=result.dimensions,
         index_score=result.index,
         profile=result.profile.id if result.profile else None,
-        quote_consent=submission.quote_consent and (submission.consent or q.consent is None),
-        result_token_hash=token_hash(token),
+        quote_consent=may_quote(q, submission),
+        result_token_hash=tokens.token_hash(token),
         idempotency_key=idempotency_key,
         request_hash=hashlib.sha256(body).digest() if idempotency_key and body else None,
     )
-    row, _ = await store.insert_response(conn, new)
+    row, _ = await responses.insert_response(conn, new)
     shown = result_of(loaded, row)
     return Receipt(**msgspec.structs.asdict(shown), result_url=f"/r/{token}", result_token=token)
+
+
+async def find_result(
+    conn: db.Connection, questionnaires: Mapping[str, Loaded], token: str
+) -> tuple[Loaded, responses.StoredResponse] | None:
+    """The stored response a result token opens, and its questionnaire (if still served)."""
+    row = await responses.select_response_by_token(conn, tokens.token_hash(token))
+    if row is None or row.slug not in questionnaires:
+        return None
+    return questionnaires[row.slug], row
+
+
+async def delete_result(conn: db.Connection, token: str) -> bool:
+    """Erase the response a result token opens; False when there is none."""
+    return await responses.delete_response_by_token(conn, tokens.token_hash(token))
+
+
+# The percentile means little against a handful of others.
+MIN_FOR_PERCENTILE = 30
+
+
+class Standing(msgspec.Struct, frozen=True):
+    percentile: float
+    n: int
+
+    @property
+    def percent(self) -> int:
+        """The percentile as a whole number, halves rounded up."""
+        return int(self.percentile + 0.5)
+
+
+async def standing(conn: db.Connection, slug: str, index: float | None) -> Standing | None:
+    """Where an index stands among every scored response, once there are enough."""
+    if index is None:
+        return None
+    below, ties, total = await responses.select_index_rank(conn, slug, index)
+    share = scoring.percentile(below, ties, total)
+    if total < MIN_FOR_PERCENTILE or share is None:
+        return None
+    return Standing(share, total)

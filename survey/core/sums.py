@@ -1,18 +1,46 @@
-"""The report rollup's sums for rows about to be stored, computed in Python (pure).
+"""The report's sufficient statistics: the rollup's keys, and their sums computed in Python.
 
-A bulk import or demo data adds these sums to `report_rollup` in the transaction that stores
-its rows, and stores the rows as already folded: the first report after a large import has
-nothing left to fold (PostgreSQL folds about a thousand responses a second; this costs about
-20 microseconds a row in the scoring workers). They are the sums `store._CONTRIBUTIONS` computes
-in SQL, key for key: a deletion subtracts a row's contribution with that SQL, and
-`tests/db/test_rollup.py` holds the two to the same sums.
+A report never reads responses one by one. Each response contributes numbers under keys, the
+store keeps their sums per (questionnaire, version, UTC day, source) in `report_rollup`, and
+`stats` builds every figure of the report from the sums over the days, versions and sources a
+filter selects. Every key is additive: folded sums, rows not yet folded and deletions (their
+contribution negated) combine by plain addition. The keys, one table for SQL and Python:
+
+    key                            each response adds                      for
+    ("n",)                         1                                       responses
+    ("t", day)                     1, under its UTC day (YYYY-MM-DD)       responses per day
+    ("ver", version)               1, under its questionnaire version      responses per version
+    ("scored",)                    1 if it has an index                    complete responses
+    ("p", profile)                 1 under its profile, if any             profile counts
+    ("i", index)                   1 under its index to 4 decimals         index distribution
+    ("v", item, value)             1 per value answered (each option       answer counts
+                                   chosen, for a multi-choice item)
+    ("d", dimension, score)        1 under the score to 4 decimals         score distributions
+    ("r", dimension)               1 if every likert item of the           reliability: n
+                                   dimension is answered (complete case)
+    ("r", dimension, item)         the item's raw value, complete cases    reliability: Σx
+    ("r", dimension, a, b)         a's value × b's (a ≤ b), complete cases reliability: Σxy
+    ("c", a, b, part)              for dimensions a < b both scored:       correlations
+                                   part n → 1, a, b, aa, bb, ab → the
+                                   scores, their squares and product
+    ("g", item, value, part)       for a segment item's value: part        segments
+                                   n → 1, scored → 1 if complete,
+                                   isum → the index (0 if none)
+    ("g", item, value, "p", prof)  1 per segment value and profile         segments' profiles
+
+Numbers and values are keyed by their text as PostgreSQL prints them (value_text,
+rounded_text); pairs of items and of dimensions in code-point order (COLLATE "C" in SQL).
+`store.rollup` computes the same sums in SQL when it folds stored rows; a bulk load computes
+them here, in the scoring workers, for the rows it is about to store, so the first report after
+a large import has nothing left to fold. `tests/store/test_rollup.py` holds the two to the same
+sums, key for key.
 """
 
 from __future__ import annotations
 
 import operator
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from itertools import combinations, compress
@@ -22,12 +50,45 @@ from typing import cast
 
 import msgspec
 
-from survey.model import Answer, Score
-from survey.stats import ReportShape
+from survey.core.model import (
+    Answer,
+    ChoiceItem,
+    LikertItem,
+    MultiChoiceItem,
+    NumberItem,
+    Questionnaire,
+    Score,
+)
 
 Key = tuple[str, ...]
-Group = tuple[str, date, str]  # version, day (UTC), source: a rollup row's place
-Sums = dict[Group, dict[Key, float]]
+# The sums over the responses a filter selects, as stats reads them.
+Sums = Mapping[Key, float]
+# A rollup row's place: version, UTC day, source.
+Place = tuple[str, date, str]
+# The sums of rows about to be stored, per place, as a bulk load adds them to the rollup.
+SumsByPlace = dict[Place, dict[Key, float]]
+
+
+class ReportShape(msgspec.Struct, frozen=True, kw_only=True):
+    """What the store counts, from the questionnaire: item ids by role, as SQL arrays."""
+
+    counted: list[str]  # likert, choice and number items: a count per value
+    multi: list[str]  # multi_choice items: a count per option chosen
+    reliability_dims: list[str]  # parallel to reliability_items
+    reliability_items: list[str]
+    segments: list[str]
+
+
+def shape_of(q: Questionnaire) -> ReportShape:
+    likert = q.likert_items()
+    return ReportShape(
+        counted=[i.id for i in q.items if isinstance(i, LikertItem | ChoiceItem | NumberItem)],
+        multi=[i.id for i in q.items if isinstance(i, MultiChoiceItem)],
+        reliability_dims=[i.dimension for i in likert],
+        reliability_items=[i.id for i in likert],
+        segments=[i.id for i in q.segments],
+    )
+
 
 _FOUR = Decimal("0.0001")
 _WIDE = Context(prec=400)  # room for any float8 to four decimals
@@ -86,7 +147,7 @@ class Folder:
 
     def __init__(self, shape: ReportShape) -> None:
         self.plan = _Plan(shape)
-        self.groups: defaultdict[Group, list[tuple[dict[str, Answer], Score]]] = defaultdict(list)
+        self.groups: defaultdict[Place, list[tuple[dict[str, Answer], Score]]] = defaultdict(list)
 
     def add(
         self,
@@ -99,15 +160,15 @@ class Folder:
         day = created_at.astimezone(UTC).date()
         self.groups[version, day, source].append((answers, score))
 
-    def sums(self) -> Sums:
+    def sums(self) -> SumsByPlace:
         """Every key's sum for each (version, day, source) seen."""
         return {place: _sums(self.plan, place, rows) for place, rows in self.groups.items() if rows}
 
 
 def _sums(
-    plan: _Plan, place: Group, rows: list[tuple[dict[str, Answer], Score]]
+    plan: _Plan, place: Place, rows: list[tuple[dict[str, Answer], Score]]
 ) -> dict[Key, float]:
-    """The rollup's sums over one (version, day, source)'s rows: store._CONTRIBUTIONS's keys."""
+    """The sums of the key table above over one place's rows."""
     version, day, _ = place
     answers = [a for a, _ in rows]
     scores = [s for _, s in rows]
@@ -247,7 +308,7 @@ def _dimension_pairs(
             sums["c", a, b, part] = value
 
 
-def merge(into: Sums, more: Sums) -> None:
+def merge(into: SumsByPlace, more: SumsByPlace) -> None:
     """Add `more`'s sums to `into`'s."""
     for place, sums in more.items():
         target = into.setdefault(place, {})
@@ -255,7 +316,7 @@ def merge(into: Sums, more: Sums) -> None:
             target[key] = target.get(key, 0.0) + value
 
 
-def rows_of(slug_sums: Sums) -> list[list[object]]:
+def rows_of(slug_sums: SumsByPlace) -> list[list[object]]:
     """The sums as [version, day, source, key, value] rows, for store.add_to_report_rollup."""
     return [
         [version, day.isoformat(), source, list(key), value]

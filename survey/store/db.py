@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -134,3 +136,23 @@ async def connect(url: str, wait: float = 5.0) -> asyncpg.Connection:
         raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
     await _init_connection(conn)
     return conn
+
+
+async def acquire(pool: asyncpg.Pool, wait: float) -> PoolConnectionProxy:
+    """A connection from the pool within `wait` seconds; DatabaseUnavailable when none comes
+    (the server refused one, or every connection stayed busy)."""
+    try:
+        conn: PoolConnectionProxy = await pool.acquire(timeout=wait)
+    except UNAVAILABLE as exc:
+        raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+    return conn
+
+
+@asynccontextmanager
+async def borrowed(pool: asyncpg.Pool, wait: float) -> AsyncIterator[PoolConnectionProxy]:
+    """acquire(), given back to the pool at the end of the block."""
+    conn = await acquire(pool, wait)
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)

@@ -6,8 +6,7 @@ import math
 from collections.abc import Mapping
 from fractions import Fraction
 
-from survey.errors import Problem
-from survey.model import (
+from survey.core.model import (
     Answer,
     Band,
     ChoiceItem,
@@ -17,9 +16,10 @@ from survey.model import (
     Profile,
     Questionnaire,
     Score,
-    Submission,
     TextItem,
 )
+from survey.core.submission import Submission
+from survey.errors import Problem
 
 
 def validate(q: Questionnaire, submission: Submission) -> list[Problem]:

@@ -1,0 +1,85 @@
+"""Tokens and signed values (pure): result links, researcher tokens, session cookies.
+
+Only a token's SHA-256 is ever stored. A result token opens one respondent's result; with an
+Idempotency-Key it is derived under the service secret, so that a retry gets the same private
+link back. A researcher token is `cs_` and 256 random bits; a browser exchanges it for a session
+cookie that holds the token's id and an expiry, signed with the service secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+
+SCOPES = ("reports", "submit")
+TOKEN_PREFIX = "cs_"
+SESSION_SECONDS = 8 * 60 * 60
+
+
+def new_result_token(secret: str, slug: str, idempotency_key: str | None) -> str:
+    """A random token; with an Idempotency-Key, one derived from it under the secret.
+
+    Deriving it lets a retry get the same private link back although only its hash is stored.
+    """
+    if idempotency_key is None:
+        return secrets.token_urlsafe(24)
+    mac = hmac.new(secret.encode(), f"result\0{slug}\0{idempotency_key}".encode(), "sha256")
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+def new_researcher_token() -> str:
+    """`cs_` and 256 random bits."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> bytes:
+    """The stored lookup key of a token. Every token carries at least 128 random bits, so a
+    plain SHA-256 is safe (no salt, no slow hash needed)."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def parse_scopes(text: str) -> list[str]:
+    """`reports,submit` → ['reports', 'submit']; ValueError naming what is unknown."""
+    scopes = sorted({s.strip() for s in text.split(",") if s.strip()})
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise ValueError(
+            f"unknown scope {', '.join(map(repr, unknown))}" if unknown else "no scope given"
+        )
+    return scopes
+
+
+# --- researchers' session cookies ---------------------------------------------------------------
+
+
+def _signature(secret: str, payload: str) -> str:
+    # A purpose label keeps this MAC apart from the others made with the same secret.
+    mac = hmac.new(secret.encode(), b"session\0" + payload.encode(), "sha256")
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+def sign_session(secret: str, token_id: uuid.UUID, expires: int) -> str:
+    """The cookie value: `<token id>.<expiry, unix seconds>.<HMAC-SHA256>`."""
+    payload = f"{token_id.hex}.{expires}"
+    return f"{payload}.{_signature(secret, payload)}"
+
+
+def read_session(secret: str, value: str, now: float) -> uuid.UUID | None:
+    """The token id of a well-signed, unexpired session cookie; None for anything else."""
+    payload, _, signature = value.rpartition(".")
+    if not hmac.compare_digest(signature.encode(), _signature(secret, payload).encode()):
+        return None
+    token_id, _, expires = payload.partition(".")
+    try:
+        if int(expires) <= now:
+            return None
+        return uuid.UUID(hex=token_id)
+    except ValueError:
+        return None
+
+
+def new_session(secret: str, token_id: uuid.UUID, now: float) -> str:
+    return sign_session(secret, token_id, int(now) + SESSION_SECONDS)

@@ -1,0 +1,42 @@
+"""Jinja for the pages: the environment, its filters and globals, and Litestar's config."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+from survey.core.charts import number_text, score_text
+from survey.core.model import Item
+from survey.web.assets import asset_url, plotly_style_ids
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def _paragraphs(text: str | None) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
+
+
+def _kind(item: Item) -> str:
+    tag = type(item).__struct_config__.tag
+    return str(tag)
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(paragraphs=_paragraphs, num=number_text, score=score_text, kind=_kind)
+    env.globals.update(asset=asset_url, plotly_style_ids=plotly_style_ids)
+    return env
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment()))
