@@ -11,9 +11,7 @@ import logging.config
 import os
 import re
 import shutil
-import stat
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -23,7 +21,7 @@ from typing import Any, BinaryIO, Literal, TypeVar
 import click
 import msgspec
 
-from survey import config, logs
+from survey import config, logs, metricfiles
 from survey.config import Settings
 from survey.core import filters, loader, tokens
 from survey.core.model import Loaded
@@ -238,8 +236,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # and a directory for their metric files (read before they import prometheus_client).
     os.environ["DATABASE_URL"] = url
     os.environ["SURVEY_SECRET"] = settings.secret or ""
-    metrics_dir, ours = _metrics_dir()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    metrics_dir, ours = metricfiles.prepare()
+    os.environ[metricfiles.MULTIPROC_DIR] = str(metrics_dir)
     host = host or settings.host
     port = port or settings.port
     log.info("serving on http://%s:%s", host, port)
@@ -260,38 +258,6 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     finally:
         if ours:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def _metrics_dir() -> tuple[Path, bool]:
-    """Where the workers of this `survey serve` keep their metric files, emptied first.
-
-    PROMETHEUS_MULTIPROC_DIR if set (it must serve this one `survey serve` only), else a new
-    private directory in the temp dir, `survey-metrics-PID-*`, after removing those of ours
-    whose server is no longer running. Returns the directory and whether to remove it at exit.
-    """
-    if configured := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        directory = Path(configured)
-        directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.glob("*.db"):
-            stale.unlink()
-        return directory, False
-    for old in Path(tempfile.gettempdir()).glob("survey-metrics-*-*"):
-        pid = old.name.split("-")[2]
-        info = old.lstat()
-        mine = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
-        if mine and pid.isdigit() and not _running(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"survey-metrics-{os.getpid()}-")), True
 
 
 # --- researcher tokens --------------------------------------------------------------------------

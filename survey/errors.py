@@ -1,4 +1,4 @@
-"""Domain errors. The app maps each to one HTTP status in one place (app.py)."""
+"""Domain errors. The web layer maps each to one HTTP status in one place (survey.web.errors)."""
 
 from __future__ import annotations
 
@@ -23,13 +23,13 @@ class SurveyError(Exception):
 class QuestionnaireError(SurveyError):
     """A questionnaire file that does not load; `problems` holds every one found."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file = file
         self.problems = problems
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{self.source}: {p.field}: {p.message}" for p in self.problems]
+        return [f"{self.file}: {p.field}: {p.message}" for p in self.problems]
 
 
 class NotFound(SurveyError):

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 else:
 
     class _OnFirstUse:
-        """A module imported when first used: plotly takes half a second to import, which
-        each `survey serve` worker would otherwise spend before it could answer."""
+        """A module imported when first used: importing plotly is slow, and each `survey
+        serve` worker would otherwise do it before it could answer."""
 
         def __init__(self, name: str) -> None:
             self._name = name
@@ -150,8 +150,7 @@ def _style(
     for name in {name for name in current if name[1:5] == "axis"} | {"xaxis", "yaxis"}:
         defaults[name] = AXIS
     # A new layout built at once from one merged dict: update_layout takes Plotly's relayout
-    # path, which re-checks every key path against the whole layout (most of a second for
-    # the dashboard's 17 charts).
+    # path, which re-checks every key path against the whole layout, for every chart.
     fig.layout = _merged(current, _merged(defaults, layout))
 
 

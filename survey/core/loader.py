@@ -38,19 +38,19 @@ def version_of(questionnaire: Questionnaire) -> str:
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load(data: bytes | str, source: str = "<questionnaire>") -> Loaded:
+def load(data: bytes | str, file: str = "<questionnaire>") -> Loaded:
     """Parse and check one questionnaire; raise QuestionnaireError listing every problem."""
     try:
         raw = yaml.load(data, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "$"
-        # One line per problem: PyYAML's str() adds the source and a snippet on lines of their own.
+        # One line per problem: PyYAML's str() adds the file and a snippet on lines of their own.
         parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
         what = ", ".join(p for p in parts if p) or str(exc).partition("\n")[0]
-        raise QuestionnaireError(source, [Problem(where, f"not valid YAML: {what}")]) from exc
+        raise QuestionnaireError(file, [Problem(where, f"not valid YAML: {what}")]) from exc
     if not isinstance(raw, dict):
-        raise QuestionnaireError(source, [Problem("$", "expected a mapping at the top level")])
+        raise QuestionnaireError(file, [Problem("$", "expected a mapping at the top level")])
 
     problems: list[Problem] = []
     cleaned = _strip_unknown(raw, msgspec.inspect.type_info(Questionnaire), "", problems)
@@ -58,11 +58,11 @@ def load(data: bytes | str, source: str = "<questionnaire>") -> Loaded:
         questionnaire = msgspec.convert(cleaned, Questionnaire)
     except msgspec.ValidationError as exc:
         problems.append(_name_keys(problem_from_validation(exc), cleaned))
-        raise QuestionnaireError(source, problems) from exc
+        raise QuestionnaireError(file, problems) from exc
     problems.extend(check(questionnaire))
     if problems:
-        raise QuestionnaireError(source, problems)
-    return Loaded(questionnaire, version_of(questionnaire), source)
+        raise QuestionnaireError(file, problems)
+    return Loaded(questionnaire, version_of(questionnaire), file)
 
 
 def load_dir(directory: Path) -> dict[str, Loaded]:
@@ -78,7 +78,7 @@ def load_dir(directory: Path) -> dict[str, Loaded]:
             continue
         slug = questionnaire.definition.slug
         if slug in loaded:
-            problems.append(f"{path}: slug: {slug!r} is already used by {loaded[slug].source}")
+            problems.append(f"{path}: slug: {slug!r} is already used by {loaded[slug].file}")
             continue
         loaded[slug] = questionnaire
     if problems:

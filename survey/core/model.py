@@ -134,7 +134,7 @@ class Profile(Strict, frozen=True, kw_only=True):
     when: When | None = None
 
 
-class Questionnaire(Strict, frozen=True, kw_only=True):
+class Questionnaire(Strict, frozen=True, kw_only=True, weakref=True):
     slug: Slug
     title: Text
     description: str = ""
@@ -177,7 +177,7 @@ class Loaded(Struct, frozen=True):
 
     definition: Questionnaire
     version: str
-    source: str
+    file: str  # where it was read from
 
 
 # --- wire models -------------------------------------------------------------------------------

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping
 from fractions import Fraction
+from typing import NamedTuple
 
 from survey.core.model import (
     Answer,
     Band,
     ChoiceItem,
+    Item,
     LikertItem,
     MultiChoiceItem,
     NumberItem,
@@ -78,7 +81,7 @@ def _is_blank(value: Answer) -> bool:
     return value is None or value == "" or value == []
 
 
-def _check_value(q: Questionnaire, item: object, value: Answer) -> str | None:
+def _check_value(q: Questionnaire, item: Item, value: Answer) -> str | None:
     match item:
         case LikertItem(scale=scale_id):
             points = q.scales[scale_id].points
@@ -151,42 +154,70 @@ def normalise(q: Questionnaire, answers: Mapping[str, Answer]) -> dict[str, Answ
 _STORED_AS_IS = frozenset((int, str, list))
 
 
-def item_score(points: list[int], value: int, reverse: bool) -> float:
-    """100 · (keyed − m) / (M − m), keyed = m + M − v when reverse-keyed."""
-    low, high = min(points), max(points)
-    keyed = low + high - value if reverse else value
-    return 100.0 * (keyed - low) / (high - low)
-
-
-def keyed_value(points: list[int], value: int, reverse: bool) -> int:
-    return min(points) + max(points) - value if reverse else value
-
-
 # What validate can check an item's answer against at once: a likert item's scale values, a
 # choice's options, a text item's length limit; other items take the general path.
 _SCALE, _OPTION, _TEXT, _OTHER = "scale", "option", "text", "other"
 
 
-def _check(q: Questionnaire, item: object) -> tuple[str, frozenset[object], int]:
-    """(kind, the values allowed, the length allowed) for validate's quick look."""
+class _Check(NamedTuple):
+    """What validate's quick look checks an item's answer against."""
+
+    item: Item
+    kind: str
+    allowed: frozenset[object]  # a likert item's scale values, a choice's options
+    limit: int  # a text item's length
+
+
+def _check(q: Questionnaire, item: Item) -> _Check:
     if isinstance(item, LikertItem):
-        return _SCALE, frozenset(q.scales[item.scale].points), 0
+        return _Check(item, _SCALE, frozenset(q.scales[item.scale].points), 0)
     if isinstance(item, ChoiceItem):
-        return _OPTION, frozenset(item.options), 0
+        return _Check(item, _OPTION, frozenset(item.options), 0)
     if isinstance(item, TextItem):
-        return _TEXT, frozenset(), item.max_length
-    return _OTHER, frozenset(), 0
+        return _Check(item, _TEXT, frozenset(), item.max_length)
+    return _Check(item, _OTHER, frozenset(), 0)
+
+
+class _Keyed(NamedTuple):
+    """A likert item that counts towards a dimension, as score() adds it up."""
+
+    id: str
+    at: int  # the dimension's position
+    low: int  # the scale's least and greatest values
+    high: int
+    reverse: bool
+    span: int  # high - low
+
+
+class _Run(NamedTuple):
+    """Items next to each other in _Plan.items alike but for their ids: whole-number answers
+    to a run add up to Σ(keyed − low) at once."""
+
+    at: int
+    low: int
+    high: int
+    reverse: bool
+    span: int
+    start: int  # the run is _Plan.items[start:stop]
+    stop: int
+
+
+class _Weight(NamedTuple):
+    """A dimension's weight in the index, as a fraction."""
+
+    at: int | None  # the dimension's position (None: no such dimension)
+    numerator: int
+    denominator: int
 
 
 class _Plan:
     """What scoring needs from a questionnaire, worked out once: likert items as whole numbers."""
 
     def __init__(self, q: Questionnaire) -> None:
-        self.q = q  # kept alive, so the id() this plan is cached under stays its own
         self.all_items = q.items
         self.by_id = {item.id: item for item in self.all_items}
-        self.checks = [(item, *_check(q, item)) for item in self.all_items]
-        self.other_checks = [check for check in self.checks if check[1] is not _SCALE]
+        self.checks = [_check(q, item) for item in self.all_items]
+        self.other_checks = [check for check in self.checks if check.kind is not _SCALE]
         # (likert item ids, their scale's values) a scale at a time, for validate's first look.
         by_scale: dict[str, list[str]] = {}
         for item in q.likert_items():
@@ -200,8 +231,7 @@ class _Plan:
         )
         self.dimensions = [d.id for d in q.dimensions]
         position = {d: n for n, d in enumerate(self.dimensions)}
-        # (item id, dimension position, low, high, reverse, span), in the order of `groups`
-        items: list[tuple[str, int, int, int, bool, int]] = []
+        items: list[_Keyed] = []
         self.counts = [0] * len(self.dimensions)
         for item in q.likert_items():
             if item.dimension not in position:
@@ -209,34 +239,37 @@ class _Plan:
             points = q.scales[item.scale].points
             low, high = min(points), max(points)
             at = position[item.dimension]
-            items.append((item.id, at, low, high, item.reverse, high - low))
+            items.append(_Keyed(item.id, at, low, high, item.reverse, high - low))
             self.counts[at] += 1
-        items.sort(key=lambda i: i[1:])
+        items.sort(key=lambda i: i[1:])  # by dimension, then alike items together
         self.items = items
-        self.item_ids = [i[0] for i in items]
-        # Runs of `items` alike but for the id: (dimension position, low, high, reverse, span,
-        # start, stop). Whole-number answers to a run add up to Σ(keyed − low) at once.
-        self.groups: list[tuple[int, int, int, bool, int, int, int]] = []
+        self.item_ids = [i.id for i in items]
+        self.groups: list[_Run] = []
         for start, (_, at, low, high, reverse, span) in enumerate(items):
             if self.groups and self.groups[-1][:5] == (at, low, high, reverse, span):
-                self.groups[-1] = (at, low, high, reverse, span, self.groups[-1][5], start + 1)
+                self.groups[-1] = self.groups[-1]._replace(stop=start + 1)
             else:
-                self.groups.append((at, low, high, reverse, span, start, start + 1))
+                self.groups.append(_Run(at, low, high, reverse, span, start, start + 1))
         share = Fraction(str(q.scoring.min_answered))
         self.share = (share.numerator, share.denominator)
         weights = {d: Fraction(str(w)) for d, w in q.weights.items()}
-        self.weights = [(position.get(d), w.numerator, w.denominator) for d, w in weights.items()]
+        self.weights = [
+            _Weight(position.get(d), w.numerator, w.denominator) for d, w in weights.items()
+        ]
         total = sum(weights.values(), Fraction(0))
         self.total_weight = (total.numerator, total.denominator)
 
 
+# Each live questionnaire's plan. A questionnaire holds lists, so it cannot be a key itself: its
+# identity is, and the entry goes when the questionnaire does, before its id can be reused.
 _PLANS: dict[int, _Plan] = {}
 
 
 def _plan(q: Questionnaire) -> _Plan:
     plan = _PLANS.get(id(q))
-    if plan is None or plan.q is not q:
+    if plan is None:
         plan = _PLANS[id(q)] = _Plan(q)
+        weakref.finalize(q, _PLANS.pop, id(q), None)
     return plan
 
 

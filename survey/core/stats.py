@@ -1,6 +1,6 @@
 """Pure: the aggregate report from summed sufficient statistics.
 
-The store sums, per key, what every selected response contributes (see store._CONTRIBUTIONS);
+The store sums, per key, what every selected response contributes (the key table is in sums.py);
 this module turns those few thousand numbers into distributions, reliability, correlations and
 segment breakdowns. Nothing here reads a response.
 """

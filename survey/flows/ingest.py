@@ -165,7 +165,7 @@ def read_lines(
     """A batch of numbered NDJSON lines: the rows to store and the lines rejected."""
     rows: list[responses.CopiedResponse] = []
     rejected: list[Rejected] = []
-    # The rows' random result keys in one draw: a system call a line cost 6% of an import.
+    # The rows' random result keys in one draw, not a system call a line.
     keys = secrets.token_bytes(32 * len(lines))
     for at_key, (number, line) in enumerate(lines):
         if line is None:

@@ -264,9 +264,9 @@ async def copy_responses(conn: db.Connection, data: bytes) -> None:
 async def analyze_responses(conn: db.Connection) -> None:
     """Refresh the planner's statistics after a bulk load, rather than wait for autovacuum.
 
-    Until then a table that grew from nothing to a million rows is planned as if empty: the
-    quotes of a report took 1.9 s instead of 10 ms. About a second for a million rows; it
-    does not wait behind a VACUUM or another ANALYZE for more than a few seconds.
+    Until then a table that grew from nothing to a million rows is planned as if it were empty,
+    and a report's quotes are read the slow way. It does not wait behind a VACUUM or another
+    ANALYZE for more than a few seconds.
     """
     async with conn.transaction():
         await conn.execute("SET LOCAL lock_timeout = '5s'")

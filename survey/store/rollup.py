@@ -199,7 +199,7 @@ async def update_report_rollup(
 async def add_to_report_rollup(
     conn: db.Connection, slug: str, shape: ReportShape, rows: list[list[object]], copied: int
 ) -> bool:
-    """Add sums computed in Python (survey/rollup.py) for the `copied` rows this transaction
+    """Add sums computed in Python (survey.core.sums) for the `copied` rows this transaction
     stored as folded; True when added.
 
     When the rollup was folded with other item lists, nothing is added and these rows are

@@ -5,8 +5,9 @@ browser exchanges it once at `/reports` (login.py) for a signed session cookie; 
 looked up on every request, so revoking it ends its sessions too.
 
 Guards: `requires_token` (any valid token) and `requires_scope("reports")`. They raise
-Unauthorized (401) or Forbidden (403); app.py answers those as problem+json under /api and, for
-pages, redirects an Unauthorized to the login form with `?next=` the page asked for.
+Unauthorized (401) or Forbidden (403); survey.web.errors answers those as problem+json under
+/api and, for pages, redirects an Unauthorized to the login form with `?next=` the page asked
+for.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from survey.store import db, researchers
 SESSION_COOKIE = "survey_session"
 LOGIN_PATH = "/reports"
 
-# For the OpenAPI document: app.py registers the scheme, guarded handlers name it.
+# For the OpenAPI document: the app registers the scheme, guarded handlers name it.
 SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
     "bearer": SecurityScheme(
         type="http",

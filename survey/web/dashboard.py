@@ -33,7 +33,7 @@ from survey.web.http import NO_SURVEY, Db, questionnaire
 from survey.web.templating import environment
 
 if TYPE_CHECKING:
-    import kaleido  # imported when the first figure is rendered: it takes a third of a second
+    import kaleido  # imported when the first figure is rendered: importing it is slow
 
 FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
 

@@ -22,6 +22,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from survey.config import Settings
+from survey.store import limits
 
 WINDOW = 60
 
@@ -33,26 +34,16 @@ class Counter(Protocol):
 
 
 class PostgresCounter:
-    """Counts in the rate_limit table (migrations/0004); old windows are swept now and then."""
+    """Counts in the rate_limit table; old windows are swept now and then."""
 
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
 
     async def hit(self, key: str, window_start: int) -> int:
         async with self._pool().acquire() as conn:
-            hits: int = await conn.fetchval(
-                """
-                INSERT INTO rate_limit (key, window_start, hits) VALUES ($1, $2, 1)
-                ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit.hits + 1
-                RETURNING hits
-                """,
-                key,
-                window_start,
-            )
+            hits = await limits.count_hit(conn, key, window_start)
             if random.random() < 0.01:
-                await conn.execute(
-                    "DELETE FROM rate_limit WHERE window_start < $1", window_start - WINDOW
-                )
+                await limits.delete_windows_before(conn, window_start - WINDOW)
             return hits
 
 

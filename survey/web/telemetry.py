@@ -16,7 +16,6 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 from typing import Any, cast
 
 from litestar import Litestar, Request, Response, get
@@ -31,10 +30,9 @@ from prometheus_client import (
     multiprocess,
 )
 
+from survey import metricfiles
 from survey.logs import REQUEST_ID, access_log, logged_path
 
-# Set by `survey serve` before any worker imports prometheus_client (it picks its mode then).
-MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # An X-Request-ID from a proxy or client is kept only if it is short and plainly safe to log.
 SANE_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -123,7 +121,7 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format: every worker's, in multiprocess mode."""
-        if os.environ.get(MULTIPROC_DIR):
+        if os.environ.get(metricfiles.MULTIPROC_DIR):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
@@ -136,9 +134,9 @@ def sampler(metrics: Metrics) -> Callable[[Litestar], AbstractAsyncContextManage
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         pool = app.state.pool
-        in_multiprocess = bool(os.environ.get(MULTIPROC_DIR))
+        in_multiprocess = bool(os.environ.get(metricfiles.MULTIPROC_DIR))
         if in_multiprocess:
-            forget_dead_workers()
+            metricfiles.forget_dead_workers()
 
         async def sample() -> None:
             while True:
@@ -158,25 +156,6 @@ def sampler(metrics: Metrics) -> Callable[[Litestar], AbstractAsyncContextManage
                 multiprocess.mark_process_dead(os.getpid())
 
     return lifespan
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def forget_dead_workers() -> None:
-    """Drop the gauges of workers that died without a clean shutdown (counters stay)."""
-    directory = Path(os.environ[MULTIPROC_DIR])
-    for path in directory.glob("gauge_live*_*.db"):
-        pid = path.stem.rpartition("_")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            multiprocess.mark_process_dead(int(pid), str(directory))
 
 
 def metrics_endpoint(metrics: Metrics, token: str | None) -> HTTPRouteHandler:

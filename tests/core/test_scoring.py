@@ -27,7 +27,7 @@ from survey.core.model import (
     Questionnaire,
     TextItem,
 )
-from survey.core.scoring import feedback, item_score, normalise, percentile, score, validate
+from survey.core.scoring import feedback, normalise, percentile, score, validate
 from survey.core.submission import Submission
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,10 +131,35 @@ def one_dimension(n_items: int, min_answered: float) -> Questionnaire:
         ([0, 10, 20, 40], 10, True, 75.0),
     ],
 )
-def test_an_item_score_follows_the_formula_of_design_section_5(
+def test_an_item_score_follows_the_scoring_formula(
     points: list[int], value: int, reverse: bool, expected: float
 ) -> None:
     assert item_score(points, value, reverse) == pytest.approx(expected)
+
+
+def item_score(points: list[int], value: int, reverse: bool) -> float:
+    """The score of a dimension of one item on a scale of `points`, answered `value`."""
+    raw = {
+        "slug": "one",
+        "title": "One",
+        "scales": {"s": {"labels": [f"p{v}" for v in points], "values": points}},
+        "dimensions": [{"id": "d", "name": "D"}],
+        "sections": [
+            {
+                "id": "s",
+                "title": "S",
+                "items": [
+                    {"id": "i", "type": "likert", "text": "I", "scale": "s", "dimension": "d"}
+                    | ({"reverse": True} if reverse else {})
+                ],
+            }
+        ],
+        "profiles": [{"id": "any", "label": "Any"}],
+    }
+    q = load(yaml.safe_dump(raw)).definition
+    result = score(q, {"i": value}).dimensions["d"]
+    assert result is not None
+    return result
 
 
 # --- dimension scores, index, profile, by hand -----------------------------------------------

@@ -57,7 +57,7 @@ def problems_of(raw: dict[str, Any] | str, source: str = "broken.yaml") -> dict[
     text = raw if isinstance(raw, str) else yaml.safe_dump(raw, sort_keys=False)
     with pytest.raises(QuestionnaireError) as caught:
         load(text, source)
-    assert caught.value.source == source
+    assert caught.value.file == source
     return {p.field: p.message for p in caught.value.problems}
 
 
@@ -71,7 +71,7 @@ def test_the_questionnaires_directory_ships_the_connector_survey() -> None:
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_every_shipped_questionnaire_loads(path: Path) -> None:
     loaded = load(path.read_bytes(), str(path))
-    assert loaded.source == str(path)
+    assert loaded.file == str(path)
     assert re.fullmatch(r"[0-9a-f]{12}", loaded.version)
     assert loaded.definition.likert_items()
     assert loaded.definition.profiles[-1].when is None
@@ -90,7 +90,7 @@ def test_load_dir_returns_every_shipped_questionnaire_by_slug() -> None:
     loaded = load_dir(ROOT / "questionnaires")
     expected = {load(p.read_bytes()).definition.slug for p in SHIPPED}
     assert set(loaded) == expected
-    assert loaded["connector"].source == str(CONNECTOR)
+    assert loaded["connector"].file == str(CONNECTOR)
 
 
 def test_a_scale_without_values_counts_from_one() -> None:
