@@ -370,22 +370,8 @@ def token_revoke(name: str) -> None:
 # --- reports ------------------------------------------------------------------------------------
 
 
-def report_filter(
-    loaded: Loaded,
-    from_: str | None,
-    to: str | None,
-    version: str | None,
-    include_demo: bool,
-    segments: tuple[str, ...],
-) -> filters.ReportFilter:
-    """The filter options as the report's query parameters, checked by the same rules."""
-    params = {"from": from_ or "", "to": to or "", "version": version or ""}
-    params["include_demo"] = "true" if include_demo else "false"
-    for pair in segments:
-        item, sep, value = pair.partition("=")
-        if not sep:
-            raise click.BadParameter("use ITEM=VALUE", param_hint="--segment")
-        params[item] = value
+def report_filter(loaded: Loaded, params: dict[str, str]) -> filters.ReportFilter:
+    """The filter options, as the report's query parameters, checked by the same rules."""
     try:
         return filters.filter_of(loaded.definition, params)
     except InvalidQuery as exc:
@@ -398,13 +384,29 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
 
     # `--version HASH` was the name of `--questionnaire-version` before `survey --version`.
     @functools.wraps(command)
-    def with_old_name(*args: Any, old_version: str | None, **kwargs: Any) -> None:
+    def with_filter(
+        *args: Any,
+        from_: str | None,
+        to: str | None,
+        version: str | None,
+        old_version: str | None,
+        include_demo: bool,
+        segments: tuple[str, ...],
+        **kwargs: Any,
+    ) -> None:
         if old_version is not None:
             _say("warning: --version is deprecated here; use --questionnaire-version")
-            if kwargs["version"] not in (None, old_version):
+            if version not in (None, old_version):
                 raise click.UsageError("give --questionnaire-version only, not --version as well")
-            kwargs["version"] = old_version
-        command(*args, **kwargs)
+            version = old_version
+        params = {"from": from_ or "", "to": to or "", "version": version or ""}
+        params["include_demo"] = "true" if include_demo else "false"
+        for pair in segments:
+            item, sep, value = pair.partition("=")
+            if not sep:
+                raise click.BadParameter("use ITEM=VALUE", param_hint="--segment")
+            params[item] = value
+        command(*args, filter_params=params, **kwargs)
 
     options = [
         click.option("--from", "from_", metavar="YYYY-MM-DD", help="First UTC day included."),
@@ -425,7 +427,7 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
             help="Only responses with this answer to a segment item; repeatable.",
         ),
     ]
-    decorated = with_old_name
+    decorated = with_filter
     for option in reversed(options):
         decorated = option(decorated)
     return decorated
@@ -437,21 +439,13 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
     "--out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write."
 )
 @filter_options
-def report(
-    slug: str,
-    out: str,
-    from_: str | None,
-    to: str | None,
-    version: str | None,
-    include_demo: bool,
-    segments: tuple[str, ...],
-) -> None:
+def report(slug: str, out: str, filter_params: dict[str, str]) -> None:
     """Write the self-contained HTML report (the dashboard's download) to a file."""
     from survey.web import dashboard  # the HTML report is the dashboard's download
 
     settings = settings_from_env()
     loaded = _served(settings, slug)
-    where = report_filter(loaded, from_, to, version, include_demo, segments)
+    where = report_filter(loaded, filter_params)
     built = on_database(lambda conn: load_report(conn, loaded, where, settings.min_cell))
     Path(out).write_text(dashboard.report_html(loaded, built), encoding="utf-8")
     click.echo(
@@ -573,21 +567,14 @@ def _output(out: str) -> Iterator[BinaryIO]:
 )
 @filter_options
 def export(
-    slug: str,
-    fmt: Literal["csv", "jsonl"],
-    out: str | None,
-    from_: str | None,
-    to: str | None,
-    version: str | None,
-    include_demo: bool,
-    segments: tuple[str, ...],
+    slug: str, fmt: Literal["csv", "jsonl"], out: str | None, filter_params: dict[str, str]
 ) -> None:
     """Write the responses to a file, as the API's CSV and JSONL exports do."""
     from survey.flows import export
 
     settings = settings_from_env()
     loaded = _served(settings, slug)
-    where = report_filter(loaded, from_, to, version, include_demo, segments)
+    where = report_filter(loaded, filter_params)
     out = out or f"{slug}-responses.{fmt}"
     url = database_url(settings)
     # The database answers (and is migrated) before any file is made: an export that cannot

@@ -13,38 +13,14 @@ from typing import Any
 import asyncpg
 
 from survey.core.csvcells import NEUTRALISE_PATTERN, Cell
-from survey.core.stats import ReportFilter
-from survey.store import db
+from survey.core.filters import ReportFilter
+from survey.store import db, selection
 from survey.store.versions import select_definitions
-
-
-def _export_where(slug: str, where: ReportFilter) -> tuple[str, list[Any]]:
-    """The WHERE clause selecting what a report with this filter covers, and its arguments.
-
-    Only the conditions in use are written (from fixed text: nothing from the input but
-    placeholder numbers), so that the planner sees the real selectivity and reads the
-    (slug, created_at) index in order instead of sorting every row first.
-    """
-    args: list[Any] = [slug, list(where.sources)]
-    conditions = ["slug = $1", "source = ANY($2::text[])"]
-    if where.from_day is not None:
-        args.append(where.from_day)
-        conditions.append(f"created_at >= ${len(args)}::date::timestamp AT TIME ZONE 'UTC'")
-    if where.to_day is not None:
-        args.append(where.to_day)
-        conditions.append(f"created_at < (${len(args)}::date + 1)::timestamp AT TIME ZONE 'UTC'")
-    if where.version is not None:
-        args.append(where.version)
-        conditions.append(f"version = ${len(args)}")
-    for item, value in where.segments:
-        args += [item, value]
-        conditions.append(f"answers ->> ${len(args) - 1} = ${len(args)}")
-    return " AND ".join(conditions), args
 
 
 async def select_export_count(conn: db.Connection, slug: str, where: ReportFilter) -> int:
     """How many responses an export with this filter holds (for a progress bar)."""
-    condition, args = _export_where(slug, where)
+    condition, args = selection.where_sql(slug, where)
     count = await conn.fetchval(f"SELECT count(*) FROM response WHERE {condition}", *args)
     return int(count)
 
@@ -59,7 +35,7 @@ async def select_export_batches(
     quote_consent. The next batch is fetched while the caller works on this one. Close the generator
     (contextlib.aclosing) to end the transaction if you stop early.
     """
-    condition, args = _export_where(slug, where)
+    condition, args = selection.where_sql(slug, where)
     async with conn.transaction():
         # Read the (slug, created_at) index in order rather than sort every row before the
         # first one goes out: a sort of a million rows spills a gigabyte to disk and holds
@@ -159,7 +135,7 @@ def _export_query(
     slug: str, where: ReportFilter, dimensions: list[str], answers: list[tuple[str, Cell]]
 ) -> tuple[str, list[Any]]:
     """The export's SELECT, with `/*range*/` where a range's conditions go, and its arguments."""
-    condition, args = _export_where(slug, where)
+    condition, args = selection.where_sql(slug, where)
     pattern = ""
     if any(cell in (Cell.TEXT, Cell.ANY) for _, cell in answers):
         args.append(NEUTRALISE_PATTERN)
@@ -187,7 +163,7 @@ def _export_query(
 async def _export_edges(conn: db.Connection, slug: str, where: ReportFilter) -> list[datetime]:
     """Times that cut the selected rows into ranges of about EXPORT_RANGE_ROWS, from a sample
     of pages; none for an export too small to gain from two connections."""
-    condition, args = _export_where(slug, where)
+    condition, args = selection.where_sql(slug, where)
     sample = await conn.fetch(
         f"""
         SELECT created_at FROM response TABLESAMPLE SYSTEM ({_EDGE_SAMPLE_PERCENT}) REPEATABLE (1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 import msgspec
@@ -55,26 +56,24 @@ async def insert_token(
 
 async def select_token_by_hash(conn: db.Connection, token_hash: bytes) -> ResearcherToken | None:
     """The token with this hash, unless it is revoked."""
-    row = await conn.fetchrow(
-        f"""
-        SELECT {_TOKEN_COLUMNS}
-          FROM researcher_token
-         WHERE token_hash = $1 AND revoked_at IS NULL
-        """,
-        token_hash,
-    )
-    return _token(row) if row is not None else None
+    return await _select_live(conn, "token_hash", token_hash)
 
 
 async def select_token_by_id(conn: db.Connection, token_id: uuid.UUID) -> ResearcherToken | None:
     """The token with this id, unless it is revoked (a session names its token by id)."""
+    return await _select_live(conn, "id", token_id)
+
+
+async def _select_live(
+    conn: db.Connection, column: Literal["id", "token_hash"], value: object
+) -> ResearcherToken | None:
     row = await conn.fetchrow(
         f"""
         SELECT {_TOKEN_COLUMNS}
           FROM researcher_token
-         WHERE id = $1 AND revoked_at IS NULL
+         WHERE {column} = $1 AND revoked_at IS NULL
         """,
-        token_id,
+        value,
     )
     return _token(row) if row is not None else None
 

@@ -12,35 +12,36 @@ import msgspec
 
 from survey.core.filters import ReportFilter
 from survey.errors import IdempotencyConflict
-from survey.store import db, rollup
+from survey.store import db, rollup, selection
 
 
-class NewResponse(msgspec.Struct, frozen=True, kw_only=True):
+class _Scored(msgspec.Struct, frozen=True, kw_only=True):
+    """What every response row holds: its answers as stored and their scores."""
+
     id: uuid.UUID
     slug: str
     version: str
-    source: str
     answers: dict[str, Any]
     dimensions: dict[str, float | None]
     index_score: float | None
     profile: str | None
     quote_consent: bool
+
+
+class NewResponse(_Scored, frozen=True, kw_only=True):
+    """A response to insert, with its private keys."""
+
+    source: str
     result_token_hash: bytes
     idempotency_key: str | None = None
     request_hash: bytes | None = None
 
 
-class StoredResponse(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
-    slug: str
-    version: str
+class StoredResponse(_Scored, frozen=True, kw_only=True):
+    """A response as read back."""
+
     created_at: datetime
-    answers: dict[str, Any]
-    dimensions: dict[str, float | None]
-    index_score: float | None
-    profile: str | None
     complete: bool
-    quote_consent: bool
 
 
 _RESPONSE_COLUMNS = """
@@ -174,31 +175,18 @@ async def select_quotes(
     conn: db.Connection, slug: str, items: list[str], where: ReportFilter, limit: int = 500
 ) -> list[tuple[datetime, str, str]]:
     """Free-text answers whose authors agreed to be quoted: (time, item id, text), newest first."""
+    condition, args = selection.where_sql(slug, where, alias="r")
     rows = await conn.fetch(
-        """
-        SELECT r.created_at, a.key AS item, a.value #>> '{}' AS text
+        f"""
+        SELECT r.created_at, a.key AS item, a.value #>> '{{}}' AS text
           FROM response r, jsonb_each(r.answers) a
-         WHERE r.slug = $1 AND r.quote_consent
-           AND a.key = ANY($2::text[]) AND jsonb_typeof(a.value) = 'string'
-           AND ($3::date IS NULL OR (r.created_at AT TIME ZONE 'UTC')::date >= $3)
-           AND ($4::date IS NULL OR (r.created_at AT TIME ZONE 'UTC')::date <= $4)
-           AND ($5::text IS NULL OR r.version = $5)
-           AND r.source = ANY($6::text[])
-           AND NOT EXISTS (
-               SELECT 1 FROM unnest($7::text[], $8::text[]) AS f(item, value)
-                WHERE r.answers ->> f.item IS DISTINCT FROM f.value
-           )
+         WHERE {condition} AND r.quote_consent
+           AND a.key = ANY(${len(args) + 1}::text[]) AND jsonb_typeof(a.value) = 'string'
          ORDER BY r.created_at DESC
-         LIMIT $9
+         LIMIT ${len(args) + 2}
         """,
-        slug,
+        *args,
         items,
-        where.from_day,
-        where.to_day,
-        where.version,
-        list(where.sources),
-        [item for item, _ in where.segments],
-        [value for _, value in where.segments],
         limit,
     )
     return [(row["created_at"], row["item"], row["text"]) for row in rows]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -32,10 +32,7 @@ def submission_from_form(q: Questionnaire, form: Mapping[str, str | list[str]]) 
     as typed, so validation names the problem beside the field.
     """
     answers: dict[str, Answer] = {}
-    for item in q.items:
-        raw = form.get(item.id)
-        if raw is None:
-            continue
+    for item, raw in _fields(q, form):
         value = _answer(item, raw)
         if value is not None:
             answers[item.id] = value
@@ -119,13 +116,19 @@ def _message(item: Item, message: str) -> str:
 def form_values(q: Questionnaire, form: Mapping[str, str | list[str]]) -> dict[str, Any]:
     """What was typed, to fill the form in again: a list per multi-choice item, else a string."""
     values: dict[str, Any] = {}
-    for item in q.items:
-        raw = form.get(item.id)
-        if raw is None:
-            continue
-        many = isinstance(item, MultiChoiceItem)
-        if many:
+    for item, raw in _fields(q, form):
+        if isinstance(item, MultiChoiceItem):
             values[item.id] = [raw] if isinstance(raw, str) else raw
         else:
             values[item.id] = raw if isinstance(raw, str) else raw[0]
     return values
+
+
+def _fields(
+    q: Questionnaire, form: Mapping[str, str | list[str]]
+) -> Iterator[tuple[Item, str | list[str]]]:
+    """Each item the form sent a field for, in the questionnaire's order, with the field."""
+    for item in q.items:
+        raw = form.get(item.id)
+        if raw is not None:
+            yield item, raw
