@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from survey.core import loader
 from survey.core.model import Loaded
 from survey.store import db, migrate
 from survey.web.app import create_app
+from tests.support import admin, free_port
 
 # Shared machines and CI vary in speed: a per-example deadline only makes property tests flaky.
 hypothesis_settings.register_profile("survey", deadline=None)
@@ -46,15 +46,6 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-async def _admin(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """A URL on the PostgreSQL server under test, to a database we may connect to."""
@@ -64,7 +55,7 @@ def server_url() -> str:
 @pytest.fixture(scope="session")
 def template_url(server_url: str) -> Iterator[str]:
     async def build() -> None:
-        await _admin(
+        await admin(
             server_url, f'DROP DATABASE IF EXISTS "{TEMPLATE}"', f'CREATE DATABASE "{TEMPLATE}"'
         )
         conn = await asyncpg.connect(with_database(server_url, TEMPLATE))
@@ -75,25 +66,25 @@ def template_url(server_url: str) -> Iterator[str]:
 
     asyncio.run(build())
     yield with_database(server_url, TEMPLATE)
-    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)'))
+    asyncio.run(admin(server_url, f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)'))
 
 
 @pytest.fixture
 def empty_database_url(server_url: str) -> Iterator[str]:
     """A new database with nothing in it, not even the schema."""
     name = f"survey_test_{os.getpid()}_{next(_counter)}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(server_url, f'CREATE DATABASE "{name}"'))
     yield with_database(server_url, name)
-    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
 def database_url(server_url: str, template_url: str) -> Iterator[str]:
     """A migrated database of this test's own, cloned from the template."""
     name = f"survey_test_{os.getpid()}_{next(_counter)}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"'))
+    asyncio.run(admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"'))
     yield with_database(server_url, name)
-    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -140,17 +131,10 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await connection.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def live_server(app: Litestar) -> Iterator[str]:
     """The app served over real HTTP by uvicorn in a thread; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

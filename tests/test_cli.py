@@ -7,16 +7,13 @@ import importlib.metadata
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
-import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -24,6 +21,7 @@ from survey.cli import Exit, main
 from survey.core import loader
 from survey.core.model import LikertItem
 from survey.store import migrate
+from tests.support import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTOR = ROOT / "questionnaires" / "connector.yaml"
@@ -361,27 +359,6 @@ def test_serve_refuses_an_invalid_questionnaire_before_touching_the_database(tmp
     assert err[-1] == "error: refusing to start with an invalid questionnaire"
     assert "serving on" not in result.output
     assert not (tmp_path / "data").exists()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_until_ready(process: subprocess.Popen, url: str, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"survey serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"survey serve was not ready within {timeout} s:\n{log.read_text()}")
 
 
 def test_serve_migrates_serves_a_submission_and_stops_cleanly_on_sigterm(

