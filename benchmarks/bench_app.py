@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request, post
 
-from survey.web.app import app_from_env
+from survey.app import app_from_env
 from survey.web.http import Db
 
 

@@ -243,7 +243,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     log.info("serving on http://%s:%s", host, port)
     try:
         uvicorn.run(
-            "survey.web.app:app_from_env",
+            "survey.app:app_from_env",
             factory=True,
             host=host,
             port=port,

@@ -122,16 +122,3 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
     # in), so that 404s and 405s get a request id, an access line and a count too.
     app.asgi_handler = telemetry.middleware(app.asgi_handler, metrics)
     return app
-
-
-def app_from_env() -> Litestar:
-    """The factory the ASGI server calls in each worker; `survey serve` sets the environment."""
-    import logging.config
-
-    from survey.config import from_env, with_secret
-    from survey.logs import logging_config
-
-    settings = with_secret(from_env())
-    # The same log lines however the factory is served (`survey serve`, uvicorn, gunicorn).
-    logging.config.dictConfig(logging_config(settings))
-    return create_app(settings)
