@@ -1,0 +1,1 @@
+"""The pure core: the questionnaire format, scoring and statistics; no I/O, no framework."""

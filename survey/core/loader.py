@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from survey.core.filters import NAMES
 from survey.core.model import (
     ChoiceItem,
     LikertItem,
@@ -22,8 +23,9 @@ from survey.core.model import (
 )
 from survey.errors import Problem, QuestionnaireError, problem_from_validation
 
-# Query parameters of the report; a segment item with one of these ids could not be filtered on.
-RESERVED_IDS = frozenset({"from", "to", "version", "include_demo", "format"})
+# The report's own query parameters (and `format`): a segment item with one of these ids could
+# not be filtered on.
+RESERVED_IDS = frozenset({*NAMES, "format"})
 
 
 def version_of(questionnaire: Questionnaire) -> str:

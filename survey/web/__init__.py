@@ -1,0 +1,1 @@
+"""The HTTP face: Litestar handlers that decode, call a flow, and encode."""
