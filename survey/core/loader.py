@@ -156,6 +156,13 @@ def check(q: Questionnaire) -> list[Problem]:
             problems.append(
                 Problem(f"profiles[{n}].when", "the last profile must have no condition")
             )
+        if profile.when is not None and profile.when.index and profile.when.index.missing:
+            problems.append(
+                Problem(
+                    f"profiles[{n}].when.index.missing",
+                    "a response without an index gets no profile: this never holds",
+                )
+            )
         for name in profile.when.dimensions if profile.when else {}:
             if name not in dimension_ids:
                 problems.append(

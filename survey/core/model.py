@@ -33,14 +33,20 @@ class Scale(Strict, frozen=True, kw_only=True):
 
 
 class Condition(Strict, frozen=True, kw_only=True):
-    """`at_least: x` holds when value ≥ x; `below: x` when value < x; both may be given."""
+    """`at_least: x` holds when value ≥ x; `below: x` when value < x; both may be given.
+    `missing: true` holds when there is no value (and only then)."""
 
     at_least: float | None = None
     below: float | None = None
+    missing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.missing and (self.at_least is not None or self.below is not None):
+            raise ValueError("missing: true takes no at_least or below (there is no value)")
 
     def holds(self, value: float | None) -> bool:
-        if value is None:
-            return False
+        if value is None or self.missing:
+            return value is None and self.missing
         if self.at_least is not None and value < self.at_least:
             return False
         return not (self.below is not None and value >= self.below)

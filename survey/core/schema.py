@@ -33,9 +33,14 @@ _ITEM = {
     "text": "The question or statement, as the respondent sees it (plain text).",
     "required": "Whether a submission must answer this item.",
 }
-_CONDITION = {
+_BOUNDS = {
     "at_least": "Holds when the score is at least this (score >= x).",
     "below": "Holds when the score is below this (score < x).",
+}
+_CONDITION = {
+    **_BOUNDS,
+    "missing": "true: holds when there is no score (too few answers), and only then; "
+    "takes no bounds.",
 }
 
 # What each definition and each of its keys means; tests/unit/test_schema.py checks that every
@@ -80,7 +85,7 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "Band": (
         "A feedback text and the scores it is for.",
-        {"text": "Shown on the result page under the dimension's score.", **_CONDITION},
+        {"text": "Shown on the result page under the dimension's score.", **_BOUNDS},
     ),
     "Section": (
         "A group of items under a heading.",
@@ -162,7 +167,8 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "Condition": (
-        "A range of scores: at_least <= score < below; either bound may be left out.",
+        "A range of scores: at_least <= score < below; either bound may be left out. Or "
+        "missing: true, for no score.",
         _CONDITION,
     ),
 }

@@ -238,6 +238,30 @@ def test_a_profile_condition_on_an_unknown_dimension_is_reported() -> None:
     assert problems_of(raw) == {"profiles[0].when.dimensions.gamma": "unknown dimension 'gamma'"}
 
 
+def test_a_missing_condition_with_bounds_is_reported() -> None:
+    raw = minimal()
+    raw["profiles"][0]["when"]["dimensions"] = {"beta": {"missing": True, "below": 50}}
+    problems = problems_of(raw)
+    assert list(problems) == ["profiles[0].when.dimensions.beta"]
+    assert "takes no at_least or below" in problems["profiles[0].when.dimensions.beta"]
+
+
+def test_a_missing_condition_on_the_index_is_reported_as_never_holding() -> None:
+    raw = minimal()
+    raw["profiles"][0]["when"] = {"index": {"missing": True}}
+    assert problems_of(raw) == {
+        "profiles[0].when.index.missing": (
+            "a response without an index gets no profile: this never holds"
+        )
+    }
+
+
+def test_a_feedback_band_cannot_say_missing() -> None:
+    raw = minimal()
+    raw["dimensions"][0]["feedback"] = [{"missing": True, "text": "None"}, {"text": "Any"}]
+    assert list(problems_of(raw)) == ["dimensions[0].feedback[0].missing"]
+
+
 def test_the_last_feedback_band_with_a_condition_is_reported() -> None:
     raw = minimal()
     raw["dimensions"][0]["feedback"] = [{"below": 50, "text": "Low"}, {"below": 80, "text": "Mid"}]

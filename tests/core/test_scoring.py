@@ -734,3 +734,46 @@ def test_every_shipped_questionnaire_scores_an_empty_answer_set_as_incomplete(pa
     assert all(value is None for value in result.dimensions.values())
     assert result.index is None
     assert result.profile is None
+
+
+# --- a blank dimension in the profile rules --------------------------------------------------
+
+BLANK_AWARE = questionnaire(
+    """
+slug: blank
+title: Blank
+scales:
+  agree5: {labels: [a, b, c, d, e]}
+dimensions:
+  - {id: alpha, name: Alpha}
+  - {id: beta, name: Beta}
+sections:
+  - id: s
+    title: S
+    items:
+      - {id: a1, type: likert, scale: agree5, dimension: alpha, text: A1}
+      - {id: b1, type: likert, scale: agree5, dimension: beta, text: B1}
+scoring:
+  index: {weights: {alpha: 1}}
+profiles:
+  - {id: no_beta, label: No beta, when: {dimensions: {beta: {missing: true}}}}
+  - {id: high_beta, label: High beta, when: {dimensions: {beta: {at_least: 50}}}}
+  - {id: rest, label: Rest}
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ({"a1": 3}, "no_beta"),  # beta blank: the missing rule takes it
+        ({"a1": 3, "b1": 5}, "high_beta"),  # beta 100: not missing, at least 50
+        ({"a1": 3, "b1": 1}, "rest"),  # beta 0: neither
+        ({"b1": 5}, None),  # no index: no profile at all
+    ],
+)
+def test_a_missing_condition_holds_for_a_blank_dimension_and_only_then(
+    answers: dict[str, int], expected: str | None
+) -> None:
+    profile = score(BLANK_AWARE, answers).profile
+    assert (profile.id if profile else None) == expected
