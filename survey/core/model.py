@@ -15,9 +15,14 @@ class Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Base of everything read from outside: unknown keys are errors, values immutable."""
 
 
+# A likert answer that says the item does not apply: stored, never scored.
+NA = "na"
+
+
 class Scale(Strict, frozen=True, kw_only=True):
     labels: Annotated[list[Text], Meta(min_length=2)]
     values: list[int] | None = None
+    na: Text | None = None  # the label of a "not applicable" choice, when the scale has one
 
     def __post_init__(self) -> None:
         if self.values is None:

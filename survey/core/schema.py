@@ -71,6 +71,9 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "labels": "At least two; shown in this order.",
             "values": "The value of each label: whole numbers, strictly increasing, one per "
             "label. Default 1, 2, ... up to the number of labels.",
+            "na": "The label of a 'not applicable' choice after the points. Its answer is the "
+            "string na: stored, never scored, and the item does not count towards its "
+            "dimension's share of answers.",
         },
     ),
     "Dimension": (

@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from survey.core.model import (
+    NA,
     Answer,
     Band,
     ChoiceItem,
@@ -84,8 +85,13 @@ def _is_blank(value: Answer) -> bool:
 def _check_value(q: Questionnaire, item: Item, value: Answer) -> str | None:
     match item:
         case LikertItem(scale=scale_id):
-            points = q.scales[scale_id].points
+            scale = q.scales[scale_id]
+            points = scale.points
+            if value == NA:
+                return None if scale.na is not None else f"{NA!r} is not an answer on this scale"
             if not _is_int(value) or int(value) not in points:  # type: ignore[arg-type]
+                if scale.na is not None:
+                    return f"must be one of the scale values {points} or {NA!r}"
                 return f"must be one of the scale values {points}"
         case ChoiceItem(options=options):
             if not isinstance(value, str) or value not in options:
@@ -284,6 +290,7 @@ def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
     size = len(plan.dimensions)
     sums: list[dict[int, int]] = [{} for _ in range(size)]  # per dimension: span → Σ(keyed − m)
     answered = [0] * size
+    not_applicable = [0] * size
     values = list(map(answers.get, plan.item_ids))
     if _INT.issuperset(map(type, values)):
         # Every item answered with a whole number: each run of alike items sums at once.
@@ -297,6 +304,9 @@ def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
     else:
         for (_, at, low, high, reverse, span), value in zip(plan.items, values, strict=True):
             if value.__class__ is not int:
+                if value == NA:
+                    not_applicable[at] += 1
+                    continue
                 if value is None or not _is_int(value):
                     continue
                 value = int(value)  # type: ignore[arg-type]
@@ -309,7 +319,8 @@ def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
     exact: list[tuple[int, int] | None] = []  # (numerator, denominator) per dimension
     for at in range(size):
         n = answered[at]
-        if n == 0 or n * share_den < share_num * plan.counts[at]:
+        # N/A answers do not count: the share is of the items that apply.
+        if n == 0 or n * share_den < share_num * (plan.counts[at] - not_applicable[at]):
             exact.append(None)
             continue
         common = math.lcm(*sums[at])

@@ -15,6 +15,7 @@ import msgspec
 
 from survey.core.filters import ReportFilter, canonical_number, is_number
 from survey.core.model import (
+    NA,
     ChoiceItem,
     Item,
     LikertItem,
@@ -70,6 +71,7 @@ class ItemStats(msgspec.Struct, frozen=True, kw_only=True):
     counts: list[ValueCount]
     mean: float | None = None
     mean_keyed: float | None = None
+    na: int = 0  # answered "not applicable" (likert items on a scale with N/A), not in n
 
 
 class ItemReliability(msgspec.Struct, frozen=True, kw_only=True):
@@ -311,7 +313,7 @@ def item_stats(q: Questionnaire, item: Item, sums: Sums) -> ItemStats:
             )
             return ItemStats(
                 id=item.id, type="likert", text=item.text, dimension=dimension, reverse=reverse,
-                n=n, counts=counts, mean=mean, mean_keyed=keyed,
+                n=n, counts=counts, mean=mean, mean_keyed=keyed, na=raw.get(NA, 0),
             )  # fmt: skip
         case ChoiceItem(options=options) | MultiChoiceItem(options=options):
             counts = [ValueCount(o, o, raw.get(o, 0)) for o in options]

@@ -51,6 +51,7 @@ from typing import cast
 import msgspec
 
 from survey.core.model import (
+    NA,
     Answer,
     ChoiceItem,
     LikertItem,
@@ -270,10 +271,12 @@ def _segment(
 def _item_products(
     sums: dict[Key, float], dim: str, items: list[str], columns: list[list[Answer]]
 ) -> None:
-    """A dimension's complete cases (every item answered): their count, the sum of each item
-    and of each product of two items."""
-    if any(None in column for column in columns):
-        complete = [None not in values for values in zip(*columns, strict=True)]
+    """A dimension's complete cases (every item answered on the scale, none N/A): their
+    count, the sum of each item and of each product of two items."""
+    if any(None in column or NA in column for column in columns):
+        complete = [
+            None not in values and NA not in values for values in zip(*columns, strict=True)
+        ]
         columns = [list(compress(column, complete)) for column in columns]
     if not columns[0]:
         return

@@ -24,7 +24,7 @@ xc AS (
     SELECT r.id, r.version, r.day, r.source, rel.dim,
            array_agg(rel.item ORDER BY rel.item COLLATE "C") AS items,
            array_agg((r.answers ->> rel.item)::float8 ORDER BY rel.item COLLATE "C") AS vals
-      FROM r JOIN rel ON r.answers ? rel.item
+      FROM r JOIN rel ON jsonb_typeof(r.answers -> rel.item) = 'number'
      GROUP BY r.id, r.version, r.day, r.source, rel.dim
     HAVING count(*) = (SELECT k FROM rel_size WHERE rel_size.dim = rel.dim)
 ),

@@ -29,6 +29,7 @@ from survey.core.model import (
 )
 from survey.core.scoring import feedback, normalise, percentile, score, validate
 from survey.core.submission import Submission
+from survey.errors import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(
@@ -777,3 +778,58 @@ def test_a_missing_condition_holds_for_a_blank_dimension_and_only_then(
 ) -> None:
     profile = score(BLANK_AWARE, answers).profile
     assert (profile.id if profile else None) == expected
+
+
+# --- "not applicable" answers ------------------------------------------------------------------
+
+WITH_NA = questionnaire(
+    """
+slug: na
+title: N/A
+scales:
+  often: {labels: [Never, Sometimes, Often], values: [0, 1, 2], na: Does not apply}
+  agree: {labels: [Disagree, Agree]}
+dimensions:
+  - {id: intro, name: Introductions}
+sections:
+  - id: s
+    title: S
+    items:
+      - {id: i1, type: likert, scale: often, dimension: intro, text: I1, required: true}
+      - {id: i2, type: likert, scale: often, dimension: intro, text: I2}
+      - {id: i3, type: likert, scale: often, dimension: intro, text: I3, reverse: true}
+      - {id: i4, type: likert, scale: often, dimension: intro, text: I4}
+      - {id: plain, type: likert, scale: agree, dimension: intro, text: P}
+scoring: {min_answered: 0.75}
+profiles:
+  - {id: any, label: Any}
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        # i1 = 2 → 100, i3 reversed 0 → 100, plain 2 → 100; i2, i4 N/A: 3 of 3 applicable.
+        ({"i1": 2, "i2": "na", "i3": 0, "i4": "na", "plain": 2}, 100.0),
+        # i1 = 1 → 50, i2 N/A, i3 = 1 → 50, i4 skipped, plain 1 → 0: 3 of 4 applicable.
+        ({"i1": 1, "i2": "na", "i3": 1, "plain": 1}, 100 / 3),
+        # 2 of 4 applicable answered: below 0.75.
+        ({"i1": 1, "i2": "na", "i3": 1}, None),
+        # Everything N/A: nothing to score.
+        ({"i1": "na", "i2": "na", "i3": "na", "i4": "na"}, None),
+    ],
+)
+def test_a_not_applicable_answer_is_neither_scored_nor_counted_as_applicable(
+    answers: dict[str, object], expected: float | None
+) -> None:
+    assert validate(WITH_NA, Submission(answers=answers)) == []
+    result = score(WITH_NA, normalise(WITH_NA, answers)).dimensions["intro"]
+    assert result == (None if expected is None else pytest.approx(expected))
+
+
+def test_na_is_refused_on_a_scale_without_it_and_is_an_answer_where_required() -> None:
+    problems = validate(WITH_NA, Submission(answers={"i1": "na", "plain": "na"}))
+    assert problems == [Problem("answers.plain", "'na' is not an answer on this scale")]
+    wrong = validate(WITH_NA, Submission(answers={"i1": 7}))
+    assert wrong == [Problem("answers.i1", "must be one of the scale values [0, 1, 2] or 'na'")]

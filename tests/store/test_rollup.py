@@ -18,7 +18,15 @@ import msgspec
 import pytest
 
 from survey.core import loader, sums
-from survey.core.model import ChoiceItem, LikertItem, Loaded, MultiChoiceItem, NumberItem, TextItem
+from survey.core.model import (
+    NA,
+    ChoiceItem,
+    LikertItem,
+    Loaded,
+    MultiChoiceItem,
+    NumberItem,
+    TextItem,
+)
 from survey.core.sums import ReportShape, shape_of
 from survey.core.tokens import token_hash
 from survey.flows import ingest
@@ -40,9 +48,14 @@ AWKWARD = [
 
 
 def fractional() -> Loaded:
-    """The teamwork questionnaire with a segment item that takes fractions."""
+    """The teamwork questionnaire with a segment item that takes fractions, and a "not
+    applicable" choice on its scale."""
     text = TEAMWORK.read_text().replace("integer: true", "integer: false")
-    assert "integer: false" in text
+    text = text.replace(
+        "    values: [1, 2, 3, 4, 5, 6]\n",
+        "    values: [1, 2, 3, 4, 5, 6]\n    na: Does not apply\n",
+    )
+    assert "integer: false" in text and "na: Does not apply" in text
     return loader.load(text.encode(), "teamwork-fractional.yaml")
 
 
@@ -56,7 +69,8 @@ def answers_for(loaded: Loaded, rng: random.Random) -> dict[str, Any]:
             continue
         match item:
             case LikertItem(scale=scale):
-                out[item.id] = rng.choice(q.scales[scale].points)
+                na = q.scales[scale].na is not None and rng.random() < 0.1
+                out[item.id] = NA if na else rng.choice(q.scales[scale].points)
             case ChoiceItem(options=options):
                 out[item.id] = rng.choice(options)
             case MultiChoiceItem(options=options):

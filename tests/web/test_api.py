@@ -30,14 +30,15 @@ def oracle(q: Questionnaire, answers: dict[str, Any]) -> tuple[dict[str, float |
     for dim in q.dimensions:
         items = [i for s in q.sections for i in s.items if getattr(i, "dimension", None) == dim.id]
         scores = []
+        not_applicable = sum(answers.get(item.id) == "na" for item in items)
         for item in items:
-            if item.id in answers:
+            if item.id in answers and answers[item.id] != "na":
                 values = q.scales[item.scale].points
                 m, top = min(values), max(values)
                 v = answers[item.id]
                 keyed = m + top - v if item.reverse else v
                 scores.append(Fraction(100) * (keyed - m) / (top - m))
-        need = Fraction(str(q.scoring.min_answered)) * len(items)
+        need = Fraction(str(q.scoring.min_answered)) * (len(items) - not_applicable)
         dims[dim.id] = (
             sum(scores, Fraction(0)) / len(scores) if scores and len(scores) >= need else None
         )
@@ -60,7 +61,8 @@ def random_answers(q: Questionnaire, rng: random.Random, share: float) -> dict[s
             continue
         match item:
             case LikertItem(scale=scale):
-                answers[item.id] = rng.choice(q.scales[scale].points)
+                na = q.scales[scale].na is not None and rng.random() < 0.15
+                answers[item.id] = "na" if na else rng.choice(q.scales[scale].points)
             case ChoiceItem(options=options):
                 answers[item.id] = rng.choice(options)
             case MultiChoiceItem(options=options):

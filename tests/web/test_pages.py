@@ -237,6 +237,35 @@ async def test_a_valid_form_is_stored_as_a_web_response_with_typed_answers(
     assert (await client.get(result)).status_code == 200
 
 
+async def test_a_not_applicable_choice_is_offered_stored_and_left_out_of_the_score(
+    client: Client, conn: asyncpg.Connection, questionnaires: dict[str, Loaded]
+) -> None:
+    loaded = questionnaires["teamwork"]
+    q = loaded.definition
+    page = await client.get("/q/teamwork")
+    for item in q.likert_items():
+        assert f'name={item.id} value="na"' in page.text
+    assert ">Does not apply</label>" in page.text
+    trust = [i.id for i in q.likert_items("trust")]
+    fields = {**likert_form(loaded, 6), trust[0]: "na", "team_size": "7", "department": "Support"}
+    result = await submitted(client, "teamwork", fields)
+
+    row = await conn.fetchrow("SELECT answers, dimensions FROM response")
+    assert row["answers"][trust[0]] == "na"
+    # The mean of the other trust items' scores, all answered at the top of the scale.
+    others = [i for i in q.likert_items("trust")[1:]]
+    expected = sum(0.0 if i.reverse else 100.0 for i in others) / len(others)
+    assert row["dimensions"]["trust"] == pytest.approx(expected)
+    shown = await client.get(result)
+    assert shown.status_code == 200
+    # Sent back with the form when something else is wrong: the N/A choice stays ticked.
+    required = next(i.id for i in q.likert_items() if i.required and i.id != trust[0])
+    del fields[required]
+    again = await submit(client, "teamwork", fields)
+    assert again.status_code == 422
+    assert f'name={trust[0]} value="na" checked' in again.text
+
+
 async def test_a_missing_required_answer_shows_the_form_again_with_every_answer_kept(
     client: Client, conn: asyncpg.Connection, questionnaires: dict[str, Loaded]
 ) -> None:
