@@ -38,6 +38,7 @@ hypothesis_settings.load_profile("survey")
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONNAIRES = ROOT / "questionnaires"
 TEAMWORK = ROOT / "tests" / "data" / "teamwork.yaml"
+CONDITIONAL = ROOT / "tests" / "data" / "conditional.yaml"
 TEMPLATE = f"survey_template_{os.getpid()}"
 _counter = itertools.count()
 
@@ -89,10 +90,11 @@ def database_url(server_url: str, template_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def questionnaires() -> dict[str, Loaded]:
-    """Every shipped questionnaire, and the test one of another shape."""
+    """Every shipped questionnaire, and the test ones of other shapes (teamwork; conditional,
+    with display conditions on items and a section)."""
     served = loader.load_dir(QUESTIONNAIRES)
-    teamwork = loader.load(TEAMWORK.read_bytes(), str(TEAMWORK))
-    return {**served, teamwork.definition.slug: teamwork}
+    tests = [loader.load(path.read_bytes(), str(path)) for path in (TEAMWORK, CONDITIONAL)]
+    return {**served, **{loaded.definition.slug: loaded for loaded in tests}}
 
 
 @pytest.fixture

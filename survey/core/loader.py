@@ -15,11 +15,13 @@ import yaml
 from survey.core.filters import NAMES
 from survey.core.model import (
     ChoiceItem,
+    Item,
     LikertItem,
     Loaded,
     MultiChoiceItem,
     NumberItem,
     Questionnaire,
+    ShowIf,
 )
 from survey.errors import Problem, QuestionnaireError, problem_from_validation
 
@@ -112,9 +114,13 @@ def check(q: Questionnaire) -> list[Problem]:
     duplicates(item_ids, "item")
 
     used: set[str] = set()
+    earlier: dict[str, Item] = {}
     for s, section in enumerate(q.sections):
+        problems += _show_if_problems(section.show_if, f"sections[{s}].show_if", earlier)
         for i, item in enumerate(section.items):
             path = f"sections[{s}].items[{i}]"
+            problems += _show_if_problems(item.show_if, f"{path}.show_if", earlier)
+            earlier.setdefault(item.id, item)
             if isinstance(item, LikertItem):
                 if item.scale not in q.scales:
                     problems.append(Problem(f"{path}.scale", f"unknown scale {item.scale!r}"))
@@ -168,6 +174,36 @@ def check(q: Questionnaire) -> list[Problem]:
                 problems.append(
                     Problem(f"profiles[{n}].when.dimensions.{name}", f"unknown dimension {name!r}")
                 )
+    return problems
+
+
+def _show_if_problems(
+    condition: ShowIf | None, path: str, earlier: dict[str, Item]
+) -> list[Problem]:
+    """What is wrong with a display condition, given the items before it."""
+    if condition is None:
+        return []
+    item = earlier.get(condition.item)
+    if item is None:
+        return [Problem(f"{path}.item", f"{condition.item!r} is not an earlier item")]
+    problems = []
+    keys = (condition.at_least, condition.below, condition.in_, condition.answered)
+    if all(key is None for key in keys):
+        problems.append(Problem(path, "give at least one of at_least, below, in, answered"))
+    if condition.in_ is not None:
+        if not isinstance(item, ChoiceItem | MultiChoiceItem):
+            problems.append(Problem(f"{path}.in", f"{item.id!r} is not a choice item"))
+        else:
+            for option in condition.in_:
+                if option not in item.options:
+                    problems.append(
+                        Problem(f"{path}.in", f"{option!r} is not an option of {item.id!r}")
+                    )
+    bounded = condition.at_least is not None or condition.below is not None
+    if bounded and not isinstance(item, LikertItem | NumberItem):
+        problems.append(
+            Problem(path, f"at_least and below need a likert or number item, not {item.id!r}")
+        )
     return problems
 
 

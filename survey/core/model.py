@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from msgspec import Meta, Struct
 
 Id = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$(?!\n)", max_length=64)]
@@ -76,10 +77,26 @@ class Dimension(Strict, frozen=True, kw_only=True):
     feedback: list[Band] = []
 
 
+class ShowIf(Strict, frozen=True, kw_only=True):
+    """A display condition on the answer to an earlier item; every key given must hold.
+
+    `at_least` and `below` as a profile's conditions (likert and number items; an N/A answer
+    holds neither); `in` one of the options (choice), or any of them (multi_choice);
+    `answered: true` holds when there is an answer, `false` when there is none.
+    """
+
+    item: str
+    at_least: float | None = None
+    below: float | None = None
+    in_: list[Text] | None = msgspec.field(default=None, name="in")
+    answered: bool | None = None
+
+
 class _Item(Strict, tag_field="type", frozen=True, kw_only=True):
     id: Id
     text: Text
     required: bool = False
+    show_if: ShowIf | None = None
 
 
 class LikertItem(_Item, tag="likert", frozen=True, kw_only=True):
@@ -119,6 +136,7 @@ class Section(Strict, frozen=True, kw_only=True):
     id: Id
     title: Text
     description: str = ""
+    show_if: ShowIf | None = None
     items: Annotated[list[Item], Meta(min_length=1)]
 
 

@@ -31,7 +31,9 @@ _ITEM = {
     "id": "Unique among all the items of the questionnaire: a lowercase letter, then lowercase "
     "letters, digits or _ (at most 64). Answers are keyed by it.",
     "text": "The question or statement, as the respondent sees it (plain text).",
-    "required": "Whether a submission must answer this item.",
+    "required": "Whether a submission must answer this item (when it is shown).",
+    "show_if": "Show the item only when this condition on an earlier item's answer holds; "
+    "answers to an item not shown are dropped.",
 }
 _BOUNDS = {
     "at_least": "Holds when the score is at least this (score >= x).",
@@ -96,7 +98,20 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "id": "Unique among the sections.",
             "title": "The section's heading.",
             "description": "Shown under the heading; paragraphs are separated by a blank line.",
+            "show_if": "Show the section's items only when this condition on an earlier item's "
+            "answer holds.",
             "items": "The questions, in order; at least one.",
+        },
+    ),
+    "ShowIf": (
+        "A display condition on the answer to an earlier item; every key given must hold.",
+        {
+            "item": "The id of an item before this one (before the section, for a section).",
+            "at_least": "Holds when the answer is a number at least this (likert, number).",
+            "below": "Holds when the answer is a number below this (likert, number).",
+            "in": "Holds when the answer is one of these options (choice), or includes one "
+            "(multi_choice).",
+            "answered": "true: holds when the item is answered; false: when it is not.",
         },
     ),
     "LikertItem": (

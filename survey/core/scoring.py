@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import NamedTuple
 
+from survey.core import display
 from survey.core.model import (
     NA,
     Answer,
@@ -37,6 +38,10 @@ def validate(q: Questionnaire, submission: Submission) -> list[Problem]:
     # Every likert item answered with one of its scale's values, the usual case, is seen at
     # once a scale at a time; then only the other items are looked at one by one.
     checks = plan.other_checks if _all_on_scale(plan, answers) else plan.checks
+    if plan.conditional:
+        # Only the items shown are checked (and required): the others' answers are dropped.
+        hidden = display.hidden(q, answers)
+        checks = [check for check in checks if check.item.id not in hidden]
     for item, kind, allowed, limit in checks:
         value = answers.get(item.id)
         # The common valid answers are recognised at once; anything else takes the general
@@ -134,8 +139,25 @@ def _fmt(bound: float | None) -> str:
 
 
 def normalise(q: Questionnaire, answers: Mapping[str, Answer]) -> dict[str, Answer]:
-    """Valid answers as stored: blanks dropped, whole floats on integer items made ints."""
+    """Valid answers as stored: blanks and answers to items not shown dropped, whole floats on
+    integer items made ints."""
     plan = _plan(q)
+    if plan.conditional:
+        kept = _normalised(plan, answers)
+        hidden = display.hidden(q, kept)
+        return {k: v for k, v in kept.items() if k not in hidden}
+    return _normalised(plan, answers)
+
+
+def ignored(q: Questionnaire, answers: Mapping[str, Answer]) -> list[str]:
+    """The items answered that are not shown, given the answers: their answers are dropped."""
+    if not _plan(q).conditional:
+        return []
+    hidden = display.hidden(q, answers)
+    return [k for k, v in answers.items() if k in hidden and not _is_blank(v)]
+
+
+def _normalised(plan: _Plan, answers: Mapping[str, Answer]) -> dict[str, Answer]:
     items, integral = plan.by_id, plan.integral
     values = answers.values()
     kinds = set(map(type, values))
@@ -235,6 +257,7 @@ class _Plan:
             for item in self.all_items
             if isinstance(item, LikertItem) or (isinstance(item, NumberItem) and item.integer)
         )
+        self.conditional = display.conditional(q)
         self.dimensions = [d.id for d in q.dimensions]
         position = {d: n for n, d in enumerate(self.dimensions)}
         items: list[_Keyed] = []
@@ -290,7 +313,13 @@ def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
     size = len(plan.dimensions)
     sums: list[dict[int, int]] = [{} for _ in range(size)]  # per dimension: span → Σ(keyed − m)
     answered = [0] * size
+    # Items that do not apply: answered N/A, or not shown.
     not_applicable = [0] * size
+    if plan.conditional:
+        hidden = display.hidden(q, answers)
+        for item in plan.items:
+            if item.id in hidden:
+                not_applicable[item.at] += 1
     values = list(map(answers.get, plan.item_ids))
     if _INT.issuperset(map(type, values)):
         # Every item answered with a whole number: each run of alike items sums at once.

@@ -25,7 +25,7 @@ import asyncpg
 import msgspec
 from uuid_utils.compat import uuid7
 
-from survey.core import scoring, submission
+from survey.core import display, scoring, submission
 from survey.core.demo import DemoPlan, demo_times
 from survey.core.model import Answer, Loaded
 from survey.core.sums import Folder, SumsByPlace, merge, rows_of, shape_of
@@ -414,10 +414,15 @@ def demo_batch(
     plan: DemoPlan, rng: Random, times: Iterator[datetime], loaded: Loaded, size: int
 ) -> ReadBatch:
     """`size` synthetic respondents scored by the core, ready to COPY (folded)."""
-    folder = Folder(shape_of(loaded.definition))
+    q = loaded.definition
+    folder = Folder(shape_of(q))
     rows = []
+    # The plan answers every item it can; display conditions then drop what is not shown.
+    conditional = display.conditional(q)
     for _, created_at in zip(range(size), times, strict=False):
         answers, quote = plan.respondent(rng)
+        if conditional:
+            answers = scoring.normalise(q, answers)
         rows.append(
             scored(
                 loaded,

@@ -40,6 +40,8 @@ class Receipt(Result, frozen=True, kw_only=True):
 
     result_url: str
     result_token: str
+    # Items answered that the answers given do not show: their answers were not stored.
+    ignored: list[str] = []
 
 
 def result_of(loaded: Loaded, row: responses.StoredResponse) -> Result:
@@ -93,7 +95,12 @@ async def submit(
     )
     row, _ = await responses.insert_response(conn, new)
     shown = result_of(loaded, row)
-    return Receipt(**msgspec.structs.asdict(shown), result_url=f"/r/{token}", result_token=token)
+    return Receipt(
+        **msgspec.structs.asdict(shown),
+        result_url=f"/r/{token}",
+        result_token=token,
+        ignored=scoring.ignored(q, submission.answers),
+    )
 
 
 async def find_result(

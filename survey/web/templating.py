@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import msgspec
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from survey.core import display
 from survey.core.charts import number_text, score_text
-from survey.core.model import Item
+from survey.core.model import Item, ShowIf
 from survey.web.assets import asset_url, plotly_style_ids
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -25,6 +27,11 @@ def _kind(item: Item) -> str:
     return str(tag)
 
 
+def _show_if_json(condition: ShowIf) -> str:
+    """A display condition for form.js, which hides what it does not show."""
+    return msgspec.json.encode(condition).decode()
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -33,7 +40,14 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(paragraphs=_paragraphs, num=number_text, score=score_text, kind=_kind)
+    env.filters.update(
+        paragraphs=_paragraphs,
+        num=number_text,
+        score=score_text,
+        kind=_kind,
+        condition=display.describe,
+        show_if_json=_show_if_json,
+    )
     env.globals.update(asset=asset_url, plotly_style_ids=plotly_style_ids)
     return env
 

@@ -262,6 +262,51 @@ def test_a_feedback_band_cannot_say_missing() -> None:
     assert list(problems_of(raw)) == ["dimensions[0].feedback[0].missing"]
 
 
+@pytest.mark.parametrize(
+    ("at", "show_if", "path", "message"),
+    [
+        (0, {"item": "b1", "answered": True}, "show_if.item", "'b1' is not an earlier item"),
+        (1, {"item": "a1", "answered": True}, "show_if.item", "'a1' is not an earlier item"),
+        (1, {"item": "zz", "answered": True}, "show_if.item", "'zz' is not an earlier item"),
+        (2, {"item": "a1"}, "show_if", "give at least one of at_least, below, in, answered"),
+        (2, {"item": "a1", "in": ["x"]}, "show_if.in", "'a1' is not a choice item"),
+        (1, {"item": "pick", "in": ["c"]}, "show_if.in", "'c' is not an option of 'pick'"),
+        (
+            1,
+            {"item": "pick", "at_least": 2},
+            "show_if",
+            "at_least and below need a likert or number item, not 'pick'",
+        ),
+    ],
+)
+def test_a_display_condition_on_anything_but_an_earlier_item_of_the_right_kind_is_reported(
+    at: int, show_if: dict[str, Any], path: str, message: str
+) -> None:
+    raw = minimal()
+    items = raw["sections"][0]["items"]
+    items.insert(0, {"id": "pick", "type": "choice", "text": "Pick", "options": ["a", "b"]})
+    # Now: pick, a1, b1, size.
+    items[at]["show_if"] = show_if
+    assert problems_of(raw) == {f"sections[0].items[{at}].{path}": message}
+
+
+def test_a_section_condition_must_name_an_item_before_the_section() -> None:
+    raw = minimal()
+    raw["sections"].append(
+        {
+            "id": "later",
+            "title": "Later",
+            "show_if": {"item": "c1", "answered": True},
+            "items": [{"id": "c1", "type": "likert", "scale": "agree5", "dimension": "beta",
+                       "text": "C1"}],
+        }
+    )  # fmt: skip
+    assert problems_of(raw) == {"sections[1].show_if.item": "'c1' is not an earlier item"}
+    raw["sections"][1]["show_if"] = {"item": "a1", "at_least": 3}
+    later = load(yaml.safe_dump(raw)).definition.sections[1].show_if
+    assert later is not None and later.item == "a1" and later.at_least == 3
+
+
 def test_the_last_feedback_band_with_a_condition_is_reported() -> None:
     raw = minimal()
     raw["dimensions"][0]["feedback"] = [{"below": 50, "text": "Low"}, {"below": 80, "text": "Mid"}]

@@ -27,7 +27,7 @@ from survey.core.model import (
     Questionnaire,
     TextItem,
 )
-from survey.core.scoring import feedback, normalise, percentile, score, validate
+from survey.core.scoring import feedback, ignored, normalise, percentile, score, validate
 from survey.core.submission import Submission
 from survey.errors import Problem
 
@@ -833,3 +833,38 @@ def test_na_is_refused_on_a_scale_without_it_and_is_an_answer_where_required() -
     assert problems == [Problem("answers.plain", "'na' is not an answer on this scale")]
     wrong = validate(WITH_NA, Submission(answers={"i1": 7}))
     assert wrong == [Problem("answers.i1", "must be one of the scale values [0, 1, 2] or 'na'")]
+
+
+# --- display conditions ------------------------------------------------------------------------
+
+CONDITIONAL = load((ROOT / "tests" / "data" / "conditional.yaml").read_bytes()).definition
+
+
+def test_a_hidden_required_item_is_not_required_and_its_answer_is_dropped() -> None:
+    # Introductions: "No" hides the whole section, required intro_consent included.
+    answers = {
+        "introduces": "No",
+        "ask_first": 4,
+        "ask_follow": 2,  # shown: ask_first is at least 3
+        "intro_consent": 5,
+        "intro_reason": "bad",
+    }
+    assert validate(CONDITIONAL, Submission(answers=answers)) == []
+    kept = normalise(CONDITIONAL, answers)
+    assert kept == {"introduces": "No", "ask_first": 4, "ask_follow": 2}
+    assert ignored(CONDITIONAL, answers) == ["intro_consent", "intro_reason"]
+    result = score(CONDITIONAL, kept)
+    assert result.dimensions == {"asking": 75.0, "introducing": None}
+    assert result.profile is not None and result.profile.id == "no_intros"
+
+
+def test_a_shown_required_item_is_required_and_conditions_chain() -> None:
+    answers = {"introduces": "Yes", "ask_first": 2}
+    problems = validate(CONDITIONAL, Submission(answers=answers))
+    assert problems == [Problem("answers.intro_consent", "an answer is required")]
+    # ask_first below 3 hides ask_follow; intro_reason unanswered hides intro_followup.
+    answers |= {"intro_consent": 5, "ask_follow": 1, "intro_followup": 5, "intro_skip": 1}
+    assert ignored(CONDITIONAL, answers) == ["ask_follow", "intro_followup"]
+    result = score(CONDITIONAL, normalise(CONDITIONAL, answers))
+    # asking: ask_first 2 → 25 of 1 shown item; introducing: 100 and 100 of 3 shown (2 answered).
+    assert result.dimensions == {"asking": 25.0, "introducing": 100.0}

@@ -309,3 +309,41 @@ def test_answers_typed_so_far_survive_a_reload_of_the_form(
     ).to_be_checked()
     expect(page.get_by_label("If you could change one thing")).to_have_value("More trust")
     expect(page.locator("#progress-bar")).to_have_text("2 of 13 questions answered")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_conditional_questions_hide_live_with_javascript_and_say_when_to_answer_without(
+    browser: Browser, live_server: str, javascript: bool
+) -> None:
+    context = browser.new_context(java_script_enabled=javascript)
+    try:
+        watched = Watched(context)
+        page = watched.page
+        page.goto(f"{live_server}/q/conditional")
+        intros = page.locator("fieldset.sec:has(h2:text('Your introductions'))")
+        follow = page.locator("div.cond:has(#ask_follow)")
+        if javascript:
+            expect(intros).to_be_hidden()  # nothing chosen yet: the screening says no
+            page.get_by_text("Yes", exact=True).click()
+            expect(intros).to_be_visible()
+            expect(follow).to_be_hidden()
+            page.locator("fieldset.q:has(#ask_first)").get_by_text("Often", exact=True).click()
+            expect(follow).to_be_visible()
+            page.get_by_text("No", exact=True).click()
+            expect(intros).to_be_hidden()
+        else:
+            expect(intros).to_be_visible()
+            expect(intros).to_contain_text("Answer this only if, to “In the last three months")
+            expect(follow).to_contain_text("your answer is at least 3")
+            page.get_by_text("No", exact=True).click()
+            page.locator("fieldset.q:has(#ask_first)").get_by_text("Often", exact=True).click()
+        page.locator("fieldset.q:has(#ask_follow)").get_by_text("Rarely", exact=True).click()
+        # Answered while hidden (or shown without script): the server drops it all the same.
+        if not javascript:
+            page.locator("fieldset.q:has(#intro_consent)").get_by_text("Always", exact=True).click()
+        page.get_by_role("button", name="Send my answers").click()
+        page.wait_for_url(f"{live_server}/r/*")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your profile: Asker")
+        assert watched.errors == []
+    finally:
+        context.close()

@@ -33,8 +33,11 @@
 
   function progress() {
     if (!bar) return;
-    var done = Array.prototype.filter.call(questions, answered).length;
-    bar.textContent = done + " of " + questions.length + " questions answered";
+    var shown = Array.prototype.filter.call(questions, function (q) {
+      return !q.closest("[hidden]");
+    });
+    var done = shown.filter(answered).length;
+    bar.textContent = done + " of " + shown.length + " questions answered";
     bar.hidden = false;
   }
 
@@ -69,13 +72,56 @@
     });
   }
 
+  // Display conditions (data-show-if): hide what the answers so far do not show, as the server
+  // will (it drops answers to hidden questions). Without JavaScript every question shows, with
+  // its condition in words.
+  var conditional = form.querySelectorAll("[data-show-if]");
+
+  function chosen(name) {
+    return Array.prototype.filter
+      .call(form.elements, function (el) {
+        return el.name === name && filled(el) && !el.closest("[hidden]");
+      })
+      .map(function (el) {
+        return el.value.trim();
+      });
+  }
+
+  function holds(c) {
+    var values = chosen(c.item);
+    if (c.answered !== undefined && c.answered !== null && (values.length > 0) !== c.answered) return false;
+    if (c["in"]) {
+      if (!values.some(function (v) { return c["in"].indexOf(v) >= 0; })) return false;
+    }
+    var bounded = c.at_least !== undefined && c.at_least !== null || c.below !== undefined && c.below !== null;
+    if (bounded) {
+      var n = values.length === 1 && values[0] !== "na" ? Number(values[0]) : NaN;
+      if (isNaN(n)) return false;
+      if (c.at_least !== undefined && c.at_least !== null && n < c.at_least) return false;
+      if (c.below !== undefined && c.below !== null && n >= c.below) return false;
+    }
+    return true;
+  }
+
+  function show() {
+    // In document order: a condition on a question hidden just now sees it unanswered.
+    Array.prototype.forEach.call(conditional, function (el) {
+      var visible = holds(JSON.parse(el.getAttribute("data-show-if")));
+      el.hidden = !visible;
+      var hint = el.querySelector(".cond");
+      if (hint) hint.hidden = true; // the condition is applied live; no need to read it
+    });
+  }
+
   restore();
+  show();
   progress();
   form.addEventListener("input", function () {
     save();
     progress();
   });
   form.addEventListener("change", function () {
+    show();
     save();
     progress();
   });

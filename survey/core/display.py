@@ -1,0 +1,69 @@
+"""Which items a respondent is shown: display conditions (`show_if`) on the answers so far (pure).
+
+An item is shown when its own condition and its section's hold. A condition names an earlier
+item; the answer to an item that is not shown does not count (it is dropped), so conditions
+chain: an item that depends on a hidden one is hidden too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from survey.core.model import Answer, Questionnaire, ShowIf
+
+
+def conditional(q: Questionnaire) -> bool:
+    """Whether any item or section has a display condition."""
+    return any(s.show_if for s in q.sections) or any(i.show_if for i in q.items)
+
+
+def hidden(q: Questionnaire, answers: Mapping[str, Answer]) -> set[str]:
+    """The ids of the items not shown, given these answers."""
+    out: set[str] = set()
+    for section in q.sections:
+        section_shown = holds(section.show_if, answers, out)
+        for item in section.items:
+            if not (section_shown and holds(item.show_if, answers, out)):
+                out.add(item.id)
+    return out
+
+
+def holds(condition: ShowIf | None, answers: Mapping[str, Answer], hidden: set[str]) -> bool:
+    """Whether a display condition holds (no condition always does)."""
+    if condition is None:
+        return True
+    value = None if condition.item in hidden else answers.get(condition.item)
+    if value == "" or value == []:
+        value = None
+    if condition.answered is not None and (value is not None) != condition.answered:
+        return False
+    if condition.in_ is not None:
+        chosen = value if isinstance(value, list) else [value]
+        if not any(isinstance(v, str) and v in condition.in_ for v in chosen):
+            return False
+    if condition.at_least is not None or condition.below is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False  # no answer, N/A, or not a number: a bound cannot hold
+        if condition.at_least is not None and value < condition.at_least:
+            return False
+        if condition.below is not None and value >= condition.below:
+            return False
+    return True
+
+
+def describe(condition: ShowIf, q: Questionnaire) -> str:
+    """The condition in words, for a form read without JavaScript."""
+    item = q.item(condition.item)
+    about = f"“{item.text}”" if item else condition.item
+    parts = []
+    if condition.in_ is not None:
+        parts.append("you chose " + " or ".join(f"“{o}”" for o in condition.in_))
+    if condition.at_least is not None:
+        parts.append(f"your answer is at least {condition.at_least:g}")
+    if condition.below is not None:
+        parts.append(f"your answer is below {condition.below:g}")
+    if condition.answered is True:
+        parts.append("you answered it")
+    if condition.answered is False:
+        parts.append("you left it blank")
+    return f"Answer this only if, to {about}, " + " and ".join(parts or ["you answered it"]) + "."
