@@ -14,6 +14,7 @@ import enum
 import re
 from collections.abc import Iterable
 
+from survey.core.display import randomized
 from survey.core.model import (
     ChoiceItem,
     Item,
@@ -56,11 +57,13 @@ def neutralise(cell: str) -> str:
 
 
 def csv_header(q: Questionnaire) -> list[str]:
-    """Fixed columns, then `score.<dimension>` and `answer.<item>` in questionnaire order."""
+    """Fixed columns, then `score.<dimension>` and `answer.<item>` in questionnaire order, and
+    `item_order` (the ids in the order shown, space-separated) when a section randomises."""
     return [
         *FIXED_COLUMNS,
         *(f"score.{d.id}" for d in q.dimensions),
         *(f"answer.{i.id}" for i in q.items),
+        *(["item_order"] if randomized(q) else []),
     ]
 
 

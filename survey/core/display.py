@@ -7,9 +7,34 @@ chain: an item that depends on a hidden one is hidden too.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 
-from survey.core.model import Answer, Questionnaire, ShowIf
+from survey.core.model import Answer, Item, Questionnaire, Section, ShowIf
+
+
+def randomized(q: Questionnaire) -> bool:
+    """Whether any section shows its items in an order of each respondent's own."""
+    return any(s.randomize for s in q.sections)
+
+
+def ordered(q: Questionnaire, seed: int | None) -> list[tuple[Section, list[Item]]]:
+    """Each section with its items in the order a respondent sees them: shuffled in the
+    sections that randomise, by the respondent's `seed` (the same seed, the same order)."""
+    out = []
+    for section in q.sections:
+        items = list(section.items)
+        if section.randomize and seed is not None:
+            random.Random(f"{seed}/{section.id}").shuffle(items)
+        out.append((section, items))
+    return out
+
+
+def item_order(q: Questionnaire, seed: int | None) -> list[str] | None:
+    """The ids of every item in the order shown; None when nothing is randomised."""
+    if seed is None or not randomized(q):
+        return None
+    return [item.id for _, items in ordered(q, seed) for item in items]
 
 
 def conditional(q: Questionnaire) -> bool:

@@ -117,9 +117,18 @@ def check(q: Questionnaire) -> list[Problem]:
     earlier: dict[str, Item] = {}
     for s, section in enumerate(q.sections):
         problems += _show_if_problems(section.show_if, f"sections[{s}].show_if", earlier)
+        mine = {item.id for item in section.items}
         for i, item in enumerate(section.items):
             path = f"sections[{s}].items[{i}]"
             problems += _show_if_problems(item.show_if, f"{path}.show_if", earlier)
+            if section.randomize and item.show_if and item.show_if.item in mine:
+                problems.append(
+                    Problem(
+                        f"{path}.show_if.item",
+                        "a randomised section may show its items in any order: the condition "
+                        "must name an item of an earlier section",
+                    )
+                )
             earlier.setdefault(item.id, item)
             if isinstance(item, LikertItem):
                 if item.scale not in q.scales:

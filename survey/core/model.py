@@ -137,6 +137,7 @@ class Section(Strict, frozen=True, kw_only=True):
     title: Text
     description: str = ""
     show_if: ShowIf | None = None
+    randomize: bool = False  # items in an order of their own for each respondent
     items: Annotated[list[Item], Meta(min_length=1)]
 
 

@@ -100,6 +100,8 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "description": "Shown under the heading; paragraphs are separated by a blank line.",
             "show_if": "Show the section's items only when this condition on an earlier item's "
             "answer holds.",
+            "randomize": "Show the items in an order of each respondent's own, stored with "
+            "the response (item_order in exports).",
             "items": "The questions, in order; at least one.",
         },
     ),

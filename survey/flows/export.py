@@ -19,7 +19,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from survey.core import csvcells
+from survey.core import csvcells, display
 from survey.core.filters import ReportFilter
 from survey.core.model import Loaded, Questionnaire
 from survey.store import db, exports
@@ -37,8 +37,9 @@ def csv_line(cells: Iterable[object]) -> bytes:
     return buffer.getvalue().encode()
 
 
-class ExportedResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """A JSONL line: answers as stored (multi_choice a list), scores at full precision."""
+class ExportedResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A JSONL line: answers as stored (multi_choice a list), scores at full precision, and
+    the items' order as shown where a section randomises (else no such key)."""
 
     id: str
     created_at: datetime
@@ -50,6 +51,7 @@ class ExportedResponse(msgspec.Struct, frozen=True, kw_only=True):
     quote_consent: bool
     dimensions: msgspec.Raw  # the stored JSON, passed through without decoding
     answers: msgspec.Raw
+    item_order: msgspec.Raw | None = None
 
 
 def jsonl_chunk(rows: Iterable[asyncpg.Record]) -> bytes:
@@ -66,6 +68,7 @@ def jsonl_chunk(rows: Iterable[asyncpg.Record]) -> bytes:
                 quote_consent=row["quote_consent"],
                 dimensions=msgspec.Raw(row["dimensions"]),
                 answers=msgspec.Raw(row["answers"]),
+                item_order=None if row["item_order"] is None else msgspec.Raw(row["item_order"]),
             )
             for row in rows
         ]
@@ -136,7 +139,14 @@ async def _csv_chunks(
         # cancelled COPY has no reader left, and tells nothing.
         try:
             rows = await exports.copy_export_csv(
-                conn, q.slug, where, [d.id for d in q.dimensions], cells, put, helper
+                conn,
+                q.slug,
+                where,
+                [d.id for d in q.dimensions],
+                cells,
+                put,
+                helper,
+                with_order=display.randomized(q),
             )
         except Exception:
             await queue.put(None)

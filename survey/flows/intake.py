@@ -70,6 +70,7 @@ async def submit(
     secret: str,
     idempotency_key: str | None = None,
     body: bytes | None = None,
+    item_order: list[str] | None = None,
 ) -> Receipt:
     """Validate, score and store a submission; raises InvalidSubmission listing every problem."""
     q = loaded.definition
@@ -92,6 +93,7 @@ async def submit(
         result_token_hash=tokens.token_hash(token),
         idempotency_key=idempotency_key,
         request_hash=hashlib.sha256(body).digest() if idempotency_key and body else None,
+        item_order=item_order,
     )
     row, _ = await responses.insert_response(conn, new)
     shown = result_of(loaded, row)

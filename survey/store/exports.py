@@ -44,7 +44,8 @@ async def select_export_batches(
         cursor = await conn.cursor(
             f"""
             SELECT id::text AS id, created_at, version, source, complete, profile, index_score,
-                   dimensions::text AS dimensions, answers::text AS answers, quote_consent
+                   dimensions::text AS dimensions, answers::text AS answers, quote_consent,
+                   item_order::text AS item_order
               FROM response
              WHERE {condition}
              ORDER BY created_at
@@ -102,12 +103,15 @@ async def copy_export_csv(
     answer_cells: Callable[[list[Any]], list[tuple[str, Cell]]],
     output: Callable[[bytes], Coroutine[Any, Any, None]],
     helper: db.Connection | None = None,
+    *,
+    with_order: bool = False,
 ) -> int:
     """Have PostgreSQL write the selected responses as CSV rows, oldest first, to `output`.
 
-    The columns are table.csv_header's: booleans as true/false, times in ISO 8601 UTC, each
+    The columns are csvcells.csv_header's: booleans as true/false, times in ISO 8601 UTC, each
     score, then each answer as `answer_cells` says when given every stored version's
-    definition (a cell that could be a formula neutralised). The definitions and the rows are
+    definition (a cell that could be a formula neutralised), then, `with_order`, the items'
+    order as shown. The definitions and the rows are
     read in one snapshot, so no response to a version it did not see can slip in. `output` is
     awaited with each chunk before more is read. Returns the number of rows.
 
@@ -116,7 +120,7 @@ async def copy_export_csv(
     """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         answers = answer_cells(await select_definitions(conn, slug))
-        query, args = _export_query(slug, where, dimensions, answers)
+        query, args = _export_query(slug, where, dimensions, answers, with_order)
         edges = await _export_edges(conn, slug, where) if helper is not None else []
         # As select_export_batches: the index in order, rather than a sort before any row.
         await conn.execute("SET LOCAL enable_sort = off")
@@ -132,7 +136,11 @@ async def copy_export_csv(
 
 
 def _export_query(
-    slug: str, where: ReportFilter, dimensions: list[str], answers: list[tuple[str, Cell]]
+    slug: str,
+    where: ReportFilter,
+    dimensions: list[str],
+    answers: list[tuple[str, Cell]],
+    with_order: bool,
 ) -> tuple[str, list[Any]]:
     """The export's SELECT, with `/*range*/` where a range's conditions go, and its arguments."""
     condition, args = selection.where_sql(slug, where)
@@ -147,6 +155,9 @@ def _export_query(
     for item, cell in answers:
         args.append(item)
         cells.append(_CELL_SQL[cell].format(k=f"${len(args)}::text", p=pattern))
+    if with_order:
+        # Item ids only: no separator or formula character can occur in one.
+        cells.append("array_to_string(ARRAY(SELECT jsonb_array_elements_text(item_order)), ' ')")
     query = f"""
         SELECT id,
                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),

@@ -35,6 +35,7 @@ class NewResponse(_Scored, frozen=True, kw_only=True):
     result_token_hash: bytes
     idempotency_key: str | None = None
     request_hash: bytes | None = None
+    item_order: list[str] | None = None  # the items in the order shown, where randomised
 
 
 class StoredResponse(_Scored, frozen=True, kw_only=True):
@@ -68,8 +69,8 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
         """
         INSERT INTO response (id, slug, version, source, answers, dimensions, index_score,
                               profile, complete, quote_consent, result_token_hash,
-                              idempotency_key, request_hash)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                              idempotency_key, request_hash, item_order)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         ON CONFLICT DO NOTHING
         RETURNING created_at
         """,
@@ -86,6 +87,7 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
         new.result_token_hash,
         new.idempotency_key,
         new.request_hash,
+        new.item_order,
     )
     if created_at is not None:
         stored = StoredResponse(

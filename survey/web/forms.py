@@ -23,6 +23,16 @@ from survey.errors import Problem
 
 # Form fields that are not answers start with "_"; item ids cannot.
 CONSENT, QUOTE_CONSENT, CONFIRM = "_consent", "_quote_consent", "_confirm"
+# The seed of the respondent's order of the randomised sections' items.
+ORDER = "_order"
+
+
+def order_seed(form: Mapping[str, str | list[str]]) -> int | None:
+    """The order's seed the form carries back; None if absent or not one we could have made."""
+    raw = form.get(ORDER)
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,10}", raw):
+        return int(raw)
+    return None
 
 
 def submission_from_form(q: Questionnaire, form: Mapping[str, str | list[str]]) -> Submission:

@@ -7,6 +7,7 @@ flow, and render a template; errors raised here reach survey.web.errors, which r
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from survey.config import Settings
+from survey.core import display
 from survey.core.charts import dimension_chart, dimension_views
 from survey.core.model import Loaded
 from survey.errors import InvalidSubmission, NotFound
@@ -27,10 +29,12 @@ from survey.web import http
 from survey.web.forms import (
     CONFIRM,
     CONSENT,
+    ORDER,
     QUOTE_CONSENT,
     FieldError,
     field_errors,
     form_values,
+    order_seed,
     submission_from_form,
 )
 from survey.web.http import NO_SURVEY, Db
@@ -47,10 +51,16 @@ def _form_page(
     status_code: int = 200,
 ) -> Template:
     q = loaded.definition
+    # A respondent's own order of the randomised sections, kept when the form comes back.
+    seed = order_seed(form) if ORDER in form else secrets.randbelow(2**31)
+    if not display.randomized(q):
+        seed = None
     return Template(
         "form.html",
         context={
             "q": q,
+            "sections": display.ordered(q, seed),
+            "order": seed,
             # Mark whichever kind of question is rarer: "(required)" or "(optional)".
             "mark_required": 2 * sum(item.required for item in q.items) < len(q.items),
             "values": form_values(q, form),
@@ -92,7 +102,12 @@ async def submit_form(state: State, db: Db, slug: FromPath[str], data: FormData)
     try:
         async with db.transaction():
             receipt = await intake.submit(
-                db, loaded, submission, source="web", secret=state.settings.secret
+                db,
+                loaded,
+                submission,
+                source="web",
+                secret=state.settings.secret,
+                item_order=display.item_order(loaded.definition, order_seed(data)),
             )
     except InvalidSubmission as exc:
         errors = field_errors(loaded.definition, exc.problems)

@@ -290,6 +290,16 @@ def test_a_display_condition_on_anything_but_an_earlier_item_of_the_right_kind_i
     assert problems_of(raw) == {f"sections[0].items[{at}].{path}": message}
 
 
+def test_a_condition_inside_a_randomised_section_on_its_own_items_is_reported() -> None:
+    raw = minimal()
+    raw["sections"][0]["randomize"] = True
+    raw["sections"][0]["items"][1]["show_if"] = {"item": "a1", "at_least": 3}
+    assert problems_of(raw) == {
+        "sections[0].items[1].show_if.item": "a randomised section may show its items in any "
+        "order: the condition must name an item of an earlier section"
+    }
+
+
 def test_a_section_condition_must_name_an_item_before_the_section() -> None:
     raw = minimal()
     raw["sections"].append(

@@ -862,7 +862,7 @@ def test_a_shown_required_item_is_required_and_conditions_chain() -> None:
     answers = {"introduces": "Yes", "ask_first": 2}
     problems = validate(CONDITIONAL, Submission(answers=answers))
     assert problems == [Problem("answers.intro_consent", "an answer is required")]
-    # ask_first below 3 hides ask_follow; intro_reason unanswered hides intro_followup.
+    # ask_first below 3 hides ask_follow; channels unanswered hides intro_followup.
     answers |= {"intro_consent": 5, "ask_follow": 1, "intro_followup": 5, "intro_skip": 1}
     assert ignored(CONDITIONAL, answers) == ["ask_follow", "intro_followup"]
     result = score(CONDITIONAL, normalise(CONDITIONAL, answers))

@@ -16,9 +16,11 @@ import anyio
 import msgspec
 import pytest
 
-from survey.core import csvcells
+from survey.core import csvcells, display
 from survey.core.csvcells import neutralise
 from survey.core.model import Loaded, Questionnaire
+from survey.core.submission import Submission
+from survey.flows import intake
 from survey.flows.export import EXPORT_BATCH
 from survey.flows.ingest import insert_demo
 from survey.flows.researchers import create_token
@@ -602,3 +604,29 @@ async def test_an_export_is_gzipped_when_the_client_accepts_it(
     assert "Accept-Encoding" in response.headers["vary"]
     assert (gzip.decompress(raw) if gzipped else raw) == plain.content
     assert len(parse_csv(plain.text)) == 300
+
+
+async def test_the_order_a_randomised_section_was_shown_in_is_exported(
+    client, conn, questionnaires
+) -> None:
+    loaded = questionnaires["conditional"]
+    order = display.item_order(loaded.definition, 1234)
+    assert order is not None
+    answers = {"introduces": "No", "ask_first": 3, "ask_follow": 3}
+    await intake.submit(
+        conn, loaded, Submission(answers=answers), source="web", secret="s", item_order=order
+    )
+    await submit(client, "conditional", answers)  # through the API: no order
+    secret = await token(conn)
+
+    csv_export = await client.get(CSV.format(slug="conditional"), headers=bearer(secret))
+    rows = parse_csv(csv_export.text)
+    assert list(rows[0])[-1] == "item_order"
+    assert [r["item_order"] for r in rows] == [" ".join(order), ""]
+    jsonl = await client.get(JSONL.format(slug="conditional"), headers=bearer(secret))
+    lines = parse_jsonl(jsonl.text)
+    assert lines[0]["item_order"] == order and "item_order" not in lines[1]
+
+    await submit(client, "connector", connector_answers(questionnaires["connector"].definition))
+    plain = await client.get(CSV.format(slug="connector"), headers=bearer(secret))
+    assert "item_order" not in plain.text.partition("\n")[0]
