@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # If set, GET /metrics needs `Authorization: Bearer <metrics_token>`.
     metrics_token: str | None = None
+    # Days an unfinished multi-page response is kept for its resume link.
+    draft_days: Annotated[int, Meta(ge=1)] = 30
 
 
 # Setting name → environment variable. The README's settings table is checked against this.
@@ -52,6 +54,7 @@ ENVIRONMENT = {
     "log_format": "SURVEY_LOG_FORMAT",
     "log_level": "SURVEY_LOG_LEVEL",
     "metrics_token": "SURVEY_METRICS_TOKEN",
+    "draft_days": "SURVEY_DRAFT_DAYS",
 }
 
 

@@ -26,7 +26,7 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 # Path parameters that are secrets (the private result link): never written to a log.
 SECRET_PARAMS = ("token",)
 # Paths that carry a respondent's private result token, whatever follows it.
-_RESULT_PATH = re.compile(r"^(/r/|/api/v1/results/)[^/]+")
+_RESULT_PATH = re.compile(r"^(/r/|/d/|/api/v1/results/)[^/]+")
 
 access_log = logging.getLogger("survey.access")
 

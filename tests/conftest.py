@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTIONNAIRES = ROOT / "questionnaires"
 TEAMWORK = ROOT / "tests" / "data" / "teamwork.yaml"
 CONDITIONAL = ROOT / "tests" / "data" / "conditional.yaml"
+PAGED = ROOT / "tests" / "data" / "paged.yaml"
 TEMPLATE = f"survey_template_{os.getpid()}"
 _counter = itertools.count()
 
@@ -91,9 +92,9 @@ def database_url(server_url: str, template_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def questionnaires() -> dict[str, Loaded]:
     """Every shipped questionnaire, and the test ones of other shapes (teamwork; conditional,
-    with display conditions on items and a section)."""
+    with display conditions on items and a section; paged, a section a page)."""
     served = loader.load_dir(QUESTIONNAIRES)
-    tests = [loader.load(path.read_bytes(), str(path)) for path in (TEAMWORK, CONDITIONAL)]
+    tests = [loader.load(path.read_bytes(), str(path)) for path in (TEAMWORK, CONDITIONAL, PAGED)]
     return {**served, **{loaded.definition.slug: loaded for loaded in tests}}
 
 

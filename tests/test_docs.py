@@ -106,6 +106,7 @@ def test_every_setting_is_read_from_its_variable():
         "SURVEY_LOG_FORMAT": "json",
         "SURVEY_LOG_LEVEL": "debug",
         "SURVEY_METRICS_TOKEN": "m3",
+        "SURVEY_DRAFT_DAYS": "7",
     }
     assert set(environ) == set(config.ENVIRONMENT.values())
 

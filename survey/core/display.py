@@ -92,3 +92,38 @@ def describe(condition: ShowIf, q: Questionnaire) -> str:
     if condition.answered is False:
         parts.append("you left it blank")
     return f"Answer this only if, to {about}, " + " and ".join(parts or ["you answered it"]) + "."
+
+
+# --- pages (`paging: section`) -------------------------------------------------------------------
+
+
+def paged(q: Questionnaire) -> bool:
+    return q.paging == "section"
+
+
+def page_shown(q: Questionnaire, page: int, answers: Mapping[str, Answer]) -> bool:
+    """Whether the section on page `page` is shown, given the answers so far."""
+    return holds(q.sections[page].show_if, answers, hidden(q, answers))
+
+
+def next_page(q: Questionnaire, page: int, answers: Mapping[str, Answer]) -> int | None:
+    """The next page shown after `page`; None when `page` is the last one."""
+    return next((n for n in range(page + 1, len(q.sections)) if page_shown(q, n, answers)), None)
+
+
+def previous_page(q: Questionnaire, page: int, answers: Mapping[str, Answer]) -> int:
+    """The page shown before `page` (the first page has none before it: itself)."""
+    return next((n for n in range(page - 1, -1, -1) if page_shown(q, n, answers)), 0)
+
+
+def page_items(q: Questionnaire, page: int, answers: Mapping[str, Answer]) -> list[Item]:
+    """The items of a page to put on it: all but those hidden by an answer on an earlier page
+    (a condition on an item of the same page is left to the form, which shows it live)."""
+    section = q.sections[page]
+    here = {item.id for item in section.items}
+    gone = hidden(q, answers)
+    return [
+        item
+        for item in section.items
+        if not (item.id in gone and item.show_if is not None and item.show_if.item not in here)
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -175,6 +175,8 @@ class Questionnaire(Strict, frozen=True, kw_only=True, weakref=True):
     sections: Annotated[list[Section], Meta(min_length=1)]
     scoring: ScoringSpec = ScoringSpec()
     profiles: list[Profile] = []
+    # `section`: one section a page, each saved as a draft with a private resume link.
+    paging: Literal["none", "section"] = "none"
 
     @property
     def items(self) -> list[Item]:

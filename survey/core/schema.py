@@ -65,6 +65,8 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "scoring": "How much must be answered for a score, and how dimensions make the index.",
             "profiles": "The result's profile: the first whose `when` holds. The last profile "
             "has no `when`.",
+            "paging": "none: the whole form on one page. section: a section a page, each page "
+            "saved as a draft with a private resume link; the consents on the last page.",
         },
     ),
     "Scale": (

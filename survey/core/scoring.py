@@ -404,3 +404,12 @@ def percentile(below: int, ties: int, total: int) -> float | None:
     if total == 0:
         return None
     return 100.0 * (below + 0.5 * ties) / total
+
+
+def validate_page(
+    q: Questionnaire, answers: Mapping[str, Answer], items: list[Item]
+) -> list[Problem]:
+    """The problems with the answers to one page's items, given every answer so far (which
+    decides what is shown): what validate would say about those items."""
+    fields = {f"answers.{item.id}" for item in items}
+    return [p for p in validate(q, Submission(answers=dict(answers))) if p.field in fields]

@@ -18,12 +18,14 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from survey.config import Settings
-from survey.core import display
-from survey.core.charts import dimension_chart, dimension_views
-from survey.core.model import Loaded
+from survey.core import display, scoring
+from survey.core.charts import dimension_chart, dimension_views, number_text
+from survey.core.model import Answer, Loaded
+from survey.core.submission import Submission
 from survey.errors import InvalidSubmission, NotFound
-from survey.flows import intake
+from survey.flows import intake, paging
 from survey.store import db as database
+from survey.store.drafts import Draft
 from survey.store.responses import StoredResponse
 from survey.web import http
 from survey.web.forms import (
@@ -49,18 +51,44 @@ def _form_page(
     form: Mapping[str, str | list[str]],
     errors: list[FieldError],
     status_code: int = 200,
+    *,
+    page: int = 0,
+    token: str | None = None,
+    known: Mapping[str, Answer] | None = None,
+    seed: int | None = None,
+    resume: str | None = None,
 ) -> Template:
+    """The form, or with `paging: section` one page of it (`known`: the answers so far)."""
     q = loaded.definition
-    # A respondent's own order of the randomised sections, kept when the form comes back.
-    seed = order_seed(form) if ORDER in form else secrets.randbelow(2**31)
+    if token is None:
+        # A respondent's own order of the randomised sections, kept when the form comes back.
+        seed = order_seed(form) if ORDER in form else secrets.randbelow(2**31)
     if not display.randomized(q):
         seed = None
+    sections = display.ordered(q, seed)
+    paged = display.paged(q)
+    last = True
+    if paged:
+        answers = known or {}
+        section, items = sections[page]
+        on_page = {item.id for item in display.page_items(q, page, answers)}
+        sections = [(section, [item for item in items if item.id in on_page])]
+        last = display.next_page(q, page, answers) is None
     return Template(
         "form.html",
         context={
             "q": q,
-            "sections": display.ordered(q, seed),
+            "sections": sections,
+            # Conditions on these are applied live on the page; others the server has applied.
+            "on_page": {item.id for _, items in sections for item in items},
             "order": seed,
+            "paged": paged,
+            "page": page,
+            "pages": len(q.sections),
+            "last": last,
+            "token": token,
+            "resume": resume,
+            "action": f"/d/{token}/{page}" if token else f"/q/{q.slug}",
             # Mark whichever kind of question is rarer: "(required)" or "(optional)".
             "mark_required": 2 * sum(item.required for item in q.items) < len(q.items),
             "values": form_values(q, form),
@@ -71,6 +99,73 @@ def _form_page(
         },
         status_code=status_code,
     )
+
+
+def _as_form(answers: Mapping[str, Answer]) -> dict[str, str | list[str]]:
+    """Stored answers as the form's fields would carry them."""
+    return {k: _field(v) for k, v in answers.items() if v is not None}
+
+
+def _field(value: Answer) -> str | list[str]:
+    if isinstance(value, list):
+        return [str(x) for x in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number_text(value)
+    return str(value)
+
+
+async def _page_post(
+    state: State,
+    db: database.Connection,
+    loaded: Loaded,
+    data: Mapping[str, str | list[str]],
+    *,
+    page: int,
+    token: str | None,
+    saved: Mapping[str, Answer],
+    seed: int | None,
+) -> Response[Any]:
+    """A page sent: Back keeps its answers and goes back; Next checks them, keeps them and goes
+    on, or from the last page submits the whole response."""
+    q = loaded.definition
+    days = state.settings.draft_days
+    items = display.page_items(q, page, saved)
+    answers = paging.merged(saved, items, submission_from_form(q, data).answers)
+
+    def again(errors: list[FieldError]) -> Template:
+        fields = {**_as_form(answers), **{k: v for k, v in data.items() if k.startswith("_")}}
+        return _form_page(
+            loaded, fields, errors, 422, page=page, token=token, known=answers, seed=seed
+        )
+
+    if data.get("_go") == "back" and token is not None:
+        back = display.previous_page(q, page, answers)
+        await paging.save(db, token, loaded, answers, back, seed, days)
+        return Redirect(f"/d/{token}/{back}", status_code=303)
+    problems = scoring.validate_page(q, answers, items)
+    if problems:
+        return again(field_errors(q, problems))
+    after = display.next_page(q, page, answers)
+    if after is None:
+        submission = Submission(
+            answers=answers, consent=CONSENT in data, quote_consent=QUOTE_CONSENT in data
+        )
+        try:
+            receipt = await paging.finish(
+                db,
+                token,
+                loaded,
+                submission,
+                secret=state.settings.secret,
+                item_order=display.item_order(q, seed),
+            )
+        except InvalidSubmission as exc:
+            return again(field_errors(q, exc.problems))
+        return Redirect(receipt.result_url, status_code=303)
+    first_save = token is None
+    token = token or paging.new_token()
+    await paging.save(db, token, loaded, answers, after, seed, days)
+    return Redirect(f"/d/{token}/{after}" + ("?saved=1" if first_save else ""), status_code=303)
 
 
 async def _stored_result(
@@ -96,8 +191,12 @@ async def show_form(state: State, slug: FromPath[str]) -> Template:
 
 @post("/q/{slug:str}", status_code=303, opt={"submission": "web"})
 async def submit_form(state: State, db: Db, slug: FromPath[str], data: FormData) -> Response[Any]:
-    """Score and store the answers, then show the result; on a problem, the form again."""
+    """Score and store the answers, then show the result; on a problem, the form again. With
+    `paging: section`, the first page: kept as a draft, on to the next page."""
     loaded = http.questionnaire(state, slug, NO_SURVEY)
+    if display.paged(loaded.definition):
+        seed = order_seed(data) if display.randomized(loaded.definition) else None
+        return await _page_post(state, db, loaded, data, page=0, token=None, saved={}, seed=seed)
     submission = submission_from_form(loaded.definition, data)
     try:
         async with db.transaction():
@@ -113,6 +212,65 @@ async def submit_form(state: State, db: Db, slug: FromPath[str], data: FormData)
         errors = field_errors(loaded.definition, exc.problems)
         return _form_page(loaded, data, errors, status_code=422)
     return Redirect(receipt.result_url, status_code=303)
+
+
+NO_DRAFT = (
+    "This link to unfinished answers was not found: it has expired, or the answers were sent."
+)
+
+
+async def _draft(state: State, conn: database.Connection, token: str) -> tuple[Loaded, Draft]:
+    draft = await paging.find(conn, token)
+    if draft is None or draft.slug not in state.questionnaires:
+        raise NotFound(NO_DRAFT)
+    return state.questionnaires[draft.slug], draft
+
+
+@get("/d/{token:str}")
+async def resume_draft(state: State, db: Db, token: FromPath[str]) -> Response[Any]:
+    """The private resume link: on to the page the respondent was at."""
+    _, draft = await _draft(state, db, token)
+    return Redirect(f"/d/{token}/{draft.page}", status_code=303)
+
+
+@get("/d/{token:str}/{page:int}")
+async def show_page(
+    state: State,
+    db: Db,
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    page: FromPath[int],
+) -> Response[Any]:
+    """One page of a multi-page questionnaire, with the answers kept so far."""
+    loaded, draft = await _draft(state, db, token)
+    q = loaded.definition
+    if not (0 <= page < len(q.sections) and display.page_shown(q, page, draft.answers)):
+        return Redirect(f"/d/{token}/{draft.page}", status_code=303)
+    saved = request.query_params.get("saved") is not None
+    link = str(request.base_url).rstrip("/") + f"/d/{token}" if saved else None
+    return _form_page(
+        loaded,
+        _as_form(draft.answers),
+        [],
+        page=page,
+        token=token,
+        known=draft.answers,
+        seed=draft.item_seed,
+        resume=link,
+    )
+
+
+@post("/d/{token:str}/{page:int}", status_code=303, opt={"submission": "web"})
+async def submit_page(
+    state: State, db: Db, token: FromPath[str], page: FromPath[int], data: FormData
+) -> Response[Any]:
+    """A page sent back: kept, and on to the next page (or back, or to the result)."""
+    loaded, draft = await _draft(state, db, token)
+    if not 0 <= page < len(loaded.definition.sections):
+        raise NotFound(NO_DRAFT)
+    return await _page_post(
+        state, db, loaded, data, page=page, token=token, saved=draft.answers, seed=draft.item_seed
+    )
 
 
 @get("/r/{token:str}")
@@ -163,7 +321,17 @@ def router(settings: Settings) -> Router:
     """The pages, behind CSRF protection (the JSON API stays outside it)."""
     return Router(
         "/",
-        route_handlers=[index, show_form, submit_form, show_result, delete_result, deleted],
+        route_handlers=[
+            index,
+            show_form,
+            submit_form,
+            resume_draft,
+            show_page,
+            submit_page,
+            show_result,
+            delete_result,
+            deleted,
+        ],
         middleware=[http.csrf_middleware(settings)],
         after_request=http.secure,
         include_in_schema=False,

@@ -70,11 +70,11 @@ def client_key(secret: str, address: str) -> str:
 
 
 def throttled(method: str, path: str) -> bool:
-    """Submissions (API and form), bulk imports and researcher logins."""
+    """Submissions (API and form, each page of a multi-page one), bulk imports and logins."""
     if method != "POST":
         return False
     return path.endswith(("/responses", "/responses/import")) or path.startswith(
-        ("/q/", "/reports")
+        ("/q/", "/d/", "/reports")
     )
 
 

@@ -44,7 +44,7 @@ def schema_errors(document: Any) -> list[str]:
 
 def test_the_committed_schema_is_the_one_the_model_generates() -> None:
     assert COMMITTED.read_text() == json_text(), (
-        f"{COMMITTED.relative_to(ROOT)} is out of date with survey/model.py or survey/schema.py; "
+        f"{COMMITTED.relative_to(ROOT)} is out of date with survey/core/model.py or schema.py; "
         f"regenerate it with `{REGENERATE}`"
     )
 

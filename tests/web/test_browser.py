@@ -347,3 +347,51 @@ def test_conditional_questions_hide_live_with_javascript_and_say_when_to_answer_
         assert watched.errors == []
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_paged_questionnaire_is_filled_page_by_page_and_resumed_in_another_browser(
+    browser: Browser, live_server: str, javascript: bool
+) -> None:
+    def option(page: Page, item: str, label: str) -> None:
+        page.locator(f"fieldset.q:has(#{item})").get_by_text(label, exact=True).click()
+
+    first = browser.new_context(java_script_enabled=javascript)
+    second = browser.new_context(java_script_enabled=javascript)
+    try:
+        page = Watched(first).page
+        page.goto(f"{live_server}/q/paged")
+        expect(page.locator("#page-of")).to_have_text("Page 1 of 3")
+        option(page, "introduces", "Yes")
+        option(page, "ask_first", "Often")
+        page.get_by_role("button", name="Next").click()
+        expect(page.locator("#page-of")).to_have_text("Page 2 of 3")
+        expect(page.get_by_role("heading", name="Your introductions")).to_be_visible()
+        link = page.locator("#resume a").get_attribute("href")
+        assert link is not None and f"{live_server}/d/" in link
+        option(page, "intro_consent", "Always")
+        page.get_by_role("button", name="Next").click()
+        expect(page.locator("#page-of")).to_have_text("Page 3 of 3")
+        first.close()  # the respondent leaves after page 2
+
+        watched = Watched(second)
+        page = watched.page
+        page.goto(link)  # a new browser: no cookie, no storage, only the private link
+        expect(page.locator("#page-of")).to_have_text("Page 3 of 3")
+        page.get_by_role("button", name="Back").click()
+        expect(page.locator("#page-of")).to_have_text("Page 2 of 3")
+        expect(page.locator("fieldset.q:has(#intro_consent) input[value='5']")).to_be_checked()
+        page.get_by_role("button", name="Back").click()
+        expect(page.locator("#page-of")).to_have_text("Page 1 of 3")
+        option(page, "introduces", "No")  # now the introductions page does not apply
+        page.get_by_role("button", name="Next").click()
+        expect(page.locator("#page-of")).to_have_text("Page 3 of 3")
+        page.get_by_label("How many years have you worked?").fill("9")
+        page.get_by_text("I agree that my answers are stored").click()
+        page.get_by_role("button", name="Send my answers").click()
+        page.wait_for_url(f"{live_server}/r/*")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your profile: Asker")
+        assert watched.errors == []
+        assert page.goto(link) is not None and page.locator("h1").inner_text() == "Not found"
+    finally:
+        second.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import html
 import json
 import re
@@ -596,3 +597,82 @@ def test_form_fields_become_the_submission_the_api_takes(
         quote_consent=False,
     )
     assert submission_from_form(q, {"years_experience": "2.5"}).answers == {"years_experience": 2.5}
+
+
+async def test_a_paged_questionnaire_goes_page_by_page_keeps_a_draft_and_submits_at_the_end(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    first = await client.get("/q/paged")
+    assert "Page 1 of 3" in first.text and ">Next</button>" in first.text
+    assert "_consent" not in first.text  # the consent is asked on the last page
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', first.text)[1]  # type: ignore[index]
+
+    async def post(path: str, fields: dict[str, Any]) -> httpx.Response:
+        return await client.post(
+            path, data={"_csrf_token": token, **fields}, follow_redirects=False
+        )
+
+    missing = await post("/q/paged", {"_go": "next", "introduces": "Yes"})
+    assert missing.status_code == 422 and "Page 1 of 3" in missing.text
+    assert await conn.fetchval("SELECT count(*) FROM draft") == 0
+
+    saved = await post("/q/paged", {"_go": "next", "introduces": "Yes", "ask_first": "4"})
+    assert saved.status_code == 303
+    match = re.fullmatch(r"/d/([A-Za-z0-9_-]{32})/1\?saved=1", saved.headers["location"])
+    assert match, saved.headers["location"]
+    resume = match[1]
+    assert await conn.fetchval("SELECT count(*) FROM response") == 0
+    stored = await conn.fetchrow("SELECT token_hash, answers, page FROM draft")
+    assert stored["token_hash"] == hashlib.sha256(resume.encode()).digest()  # never the token
+    assert stored["answers"] == {"introduces": "Yes", "ask_first": 4} and stored["page"] == 1
+
+    second = await client.get(saved.headers["location"])
+    assert "Page 2 of 3" in second.text and f"/d/{resume}</a>" in second.text
+    assert (
+        "/d/"
+        not in (await client.get(f"/d/{resume}/1"))
+        .text.split("<form")[0]
+        .split('id="resume"')[0][-1:]
+    )  # the link is shown once: not without ?saved
+    back = await post(f"/d/{resume}/1", {"_go": "back", "intro_consent": "5"})
+    assert back.headers["location"] == f"/d/{resume}/0"
+    page_one = await client.get(f"/d/{resume}/0")
+    assert re.search(r'name=introduces value="Yes"[^>]* checked', page_one.text)
+    assert re.search(r'name=ask_first value="4"[^>]* checked', page_one.text)
+    ahead = await post(f"/d/{resume}/0", {"_go": "next", "introduces": "Yes", "ask_first": "4"})
+    assert ahead.headers["location"] == f"/d/{resume}/1"
+    kept = await client.get(f"/d/{resume}/1")
+    assert re.search(r'name=intro_consent value="5"[^>]* checked', kept.text)  # Back kept it
+    last = await post(f"/d/{resume}/1", {"_go": "next", "intro_consent": "5"})
+    assert last.headers["location"] == f"/d/{resume}/2"
+    page_three = await client.get(f"/d/{resume}/2")
+    assert "Send my answers" in page_three.text and "_consent" in page_three.text
+    refused = await post(f"/d/{resume}/2", {"_go": "next", "years": "12"})
+    assert refused.status_code == 422 and "Tick the box to agree" in refused.text
+    done = await post(f"/d/{resume}/2", {"_go": "next", "years": "12", "_consent": "yes"})
+    assert re.fullmatch(r"/r/[A-Za-z0-9_-]{32,}", done.headers["location"])
+    row = await conn.fetchrow("SELECT answers, source FROM response")
+    assert row["source"] == "web"
+    assert row["answers"] == {"introduces": "Yes", "ask_first": 4, "intro_consent": 5, "years": 12}
+    assert await conn.fetchval("SELECT count(*) FROM draft") == 0  # erased on submit
+    gone = await client.get(f"/d/{resume}")
+    assert gone.status_code == 404
+
+
+async def test_a_page_its_answers_do_not_show_is_skipped_and_an_expired_draft_is_gone(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    token = await form_token(client, "/q/paged")
+    skip = await client.post(
+        "/q/paged",
+        data={"_csrf_token": token, "_go": "next", "introduces": "No", "ask_first": "2"},
+        follow_redirects=False,
+    )
+    resume = skip.headers["location"].split("/")[2]
+    assert skip.headers["location"] == f"/d/{resume}/2?saved=1"  # no introductions page
+    assert (await client.get(f"/d/{resume}/1", follow_redirects=False)).headers[
+        "location"
+    ] == f"/d/{resume}/2"
+    await conn.execute("UPDATE draft SET expires_at = now() - interval '1 second'")
+    expired = await client.get(f"/d/{resume}")
+    assert expired.status_code == 404 and "has expired" in expired.text

@@ -1,0 +1,70 @@
+"""The draft table: the answers so far of a multi-page response, by its resume token's hash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from survey.store import db
+
+
+class Draft(msgspec.Struct, frozen=True, kw_only=True):
+    slug: str
+    version: str
+    answers: dict[str, Any]
+    page: int  # the page to resume at
+    item_seed: int | None
+
+
+async def upsert_draft(
+    conn: db.Connection,
+    token_hash: bytes,
+    draft: Draft,
+    days: int,
+) -> None:
+    """Store a draft, or its new answers and page; it expires `days` after this save."""
+    await conn.execute(
+        """
+        INSERT INTO draft (token_hash, slug, version, answers, page, item_seed, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7))
+        ON CONFLICT (token_hash) DO UPDATE
+           SET answers = excluded.answers, page = excluded.page,
+               expires_at = excluded.expires_at
+        """,
+        token_hash,
+        draft.slug,
+        draft.version,
+        draft.answers,
+        draft.page,
+        draft.item_seed,
+        days,
+    )
+
+
+async def select_draft(conn: db.Connection, token_hash: bytes) -> Draft | None:
+    """The unexpired draft with this token hash."""
+    row = await conn.fetchrow(
+        """
+        SELECT slug, version, answers, page, item_seed
+          FROM draft
+         WHERE token_hash = $1 AND expires_at > now()
+        """,
+        token_hash,
+    )
+    return _draft(row) if row is not None else None
+
+
+async def delete_draft(conn: db.Connection, token_hash: bytes) -> None:
+    await conn.execute("DELETE FROM draft WHERE token_hash = $1", token_hash)
+
+
+async def delete_expired_drafts(conn: db.Connection) -> int:
+    """Erase every expired draft; how many."""
+    status = await conn.execute("DELETE FROM draft WHERE expires_at <= now()")
+    return int(status.split()[-1])
+
+
+def _draft(row: asyncpg.Record) -> Draft:
+    return Draft(**dict(row))
