@@ -62,6 +62,17 @@ class _ChoicePlan:
     required: bool
 
 
+# The answer model's parameters, chosen so that reliabilities and item correlations look like
+# those of real self-report scales (α about .65-.85, inter-item r about .2-.45), answers lean to
+# the desirable end, and missing answers come from people stopping part-way as well as skipping.
+LOADING_LOW, LOADING_HIGH = 0.5, 0.85
+REVERSED_LOADING = 0.7
+SKEW_LOW, SKEW_HIGH = 0.15, 0.7
+ACQUIESCENCE = 0.3
+NOISE = 0.75
+DROP_OUT = 0.07
+
+
 class DemoPlan:
     """How synthetic respondents answer one questionnaire, fixed by a seed.
 
@@ -69,8 +80,10 @@ class DemoPlan:
     dimensions in the index load on the first, the others (in connector.yaml, `collecting`) on
     the second. A likert answer is its trait (its sign flipped for reverse-keyed items), a
     factor of its dimension, an item intercept and noise, cut into the scale's points at normal
-    quantiles. Choice answers shift the Connector trait a little, so segments differ. Most
-    respondents answer everything, a few skip many items; some write text.
+    quantiles. Intercepts lean to the desirable answer, reverse-keyed items load less, and each
+    respondent has an acquiescence tendency added to every statement. Choice answers shift the
+    Connector trait a little, so segments differ. Most respondents answer everything, a few
+    skip many items, some stop part-way; some write text.
     """
 
     def __init__(self, q: Questionnaire, seed: int) -> None:
@@ -82,16 +95,22 @@ class DemoPlan:
         for item in q.likert_items():
             points = q.scales[item.scale].points
             spread = NormalDist(0.0, 1.15)
-            loading = rng.uniform(0.6, 0.95)
+            collector = item.dimension not in indexed
+            loading = rng.uniform(LOADING_LOW, LOADING_HIGH)
+            # Reverse-keyed items measure their trait less well: people read them less surely.
+            loading = -loading * REVERSED_LOADING if item.reverse else loading
+            # Answers lean towards what a respondent sees as the good answer: agreeing with a
+            # Connector habit, disagreeing with a Collector one (flipped when reverse-keyed).
+            desirable = 1.0 if collector == item.reverse else -1.0
             self.likert.append(
                 _LikertPlan(
                     id=item.id,
                     dimension=dimensions[item.dimension],
                     points=points,
                     cuts=[spread.inv_cdf(j / len(points)) for j in range(1, len(points))],
-                    loading=-loading if item.reverse else loading,
-                    intercept=rng.uniform(-0.45, 0.45),
-                    collector=item.dimension not in indexed,
+                    loading=loading,
+                    intercept=desirable * rng.uniform(SKEW_LOW, SKEW_HIGH),
+                    collector=collector,
                     required=item.required,
                 )
             )
@@ -120,6 +139,10 @@ class DemoPlan:
         """One synthetic answer set, valid and normalised, and whether it may be quoted."""
         random, gauss = rng.random, rng.gauss
         skip = 0.01 if random() < 0.9 else 0.4
+        # Some stop part-way: the optional items after that point go unanswered.
+        stop = int(random() * len(self.likert)) if random() < DROP_OUT else len(self.likert)
+        # A tendency to agree whatever the statement says.
+        acquiescence = gauss(0.0, ACQUIESCENCE)
         answers: dict[str, Answer] = {}
         connector = gauss(0.0, 0.9)
         for choice in self.choices:
@@ -130,12 +153,12 @@ class DemoPlan:
                 answers[choice.id] = choice.options[k]
         collector = -0.45 * connector + gauss(0.0, 0.9)
         factors = [0.45 * gauss(0.0, 1.0) for _ in range(self.dimensions)]
-        for item in self.likert:
-            if not item.required and random() < skip:
+        for n, item in enumerate(self.likert):
+            if not item.required and (n >= stop or random() < skip):
                 continue
             trait = collector if item.collector else connector
-            x = item.loading * (trait + factors[item.dimension]) + item.intercept
-            answers[item.id] = item.points[bisect.bisect(item.cuts, x + gauss(0.0, 0.7))]
+            x = item.loading * (trait + factors[item.dimension]) + item.intercept + acquiescence
+            answers[item.id] = item.points[bisect.bisect(item.cuts, x + gauss(0.0, NOISE))]
         for number in self.numbers:
             if number.required or random() > 3 * skip:
                 low = 0.0 if number.min is None else number.min
