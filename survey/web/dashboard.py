@@ -60,6 +60,8 @@ def describe(filters: stats.Filters) -> list[str]:
         parts.append(f"Responses from {start} to {end} (UTC days, both included)")
     if filters.version:
         parts.append(f"Questionnaire version {filters.version} only")
+    else:
+        parts.append("Every questionnaire version together")
     parts.append(
         "Including synthetic demo responses"
         if filters.include_demo
@@ -220,15 +222,19 @@ async def figure_exporter(app: Litestar) -> AsyncGenerator[None, None]:
 # --- handlers ----------------------------------------------------------------------------------
 
 
-def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return dict(request.query_params)
+def _params(request: Request[Any, Any, Any], loaded: Loaded) -> dict[str, str]:
+    """The filter asked for; the current questionnaire version unless another is asked for
+    (`version=` with no value: every version), so versions are never mixed unawares."""
+    params = dict(request.query_params)
+    params.setdefault("version", loaded.version)
+    return params
 
 
 async def _report(
-    state: State, db: Db, slug: str, params: Mapping[str, str]
+    state: State, db: Db, slug: str, request: Request[Any, Any, Any]
 ) -> tuple[Loaded, stats.Report]:
     loaded = questionnaire(state, slug, NO_SURVEY)
-    where = filters.filter_of(loaded.definition, params)
+    where = filters.filter_of(loaded.definition, _params(request, loaded))
     return loaded, await load_report(db, loaded, where, state.settings.min_cell)
 
 
@@ -238,7 +244,7 @@ async def dashboard(
 ) -> Template:
     """The dashboard; a filter with a problem shows the form with the problem beside it."""
     loaded = questionnaire(state, slug, NO_SURVEY)
-    params = _params(request)
+    params = _params(request, loaded)
     where, problems = filters.parse_filter(loaded.definition, params)
     report = None if problems else await load_report(db, loaded, where, state.settings.min_cell)
     context = _context(loaded, report) if report else {"q": loaded.definition, "report": None}
@@ -267,7 +273,7 @@ async def download_report(
     state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str]
 ) -> Response[str]:
     """The self-contained HTML report, with the dashboard's filters, as a download."""
-    loaded, report = await _report(state, db, slug, _params(request))
+    loaded, report = await _report(state, db, slug, request)
     return Response(
         report_html(loaded, report),
         media_type="text/html; charset=utf-8",
@@ -283,7 +289,7 @@ async def figure(
     stem, _, fmt = name.rpartition(".")
     if fmt not in FORMATS:
         raise NotFound("Figures come as .svg or .pdf.")
-    _, report = await _report(state, db, slug, _params(request))
+    _, report = await _report(state, db, slug, request)
     chart = charts.chart(report, stem)
     if chart is None:
         raise NotFound(f"There is no chart named {stem!r}.")

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 from litestar import Litestar
@@ -341,10 +342,11 @@ def test_a_researcher_logs_in_filters_and_opens_the_downloaded_report_offline(
         assert trace["customdata"] is None or trace["customdata"][row] is None
     expect(page.locator("#chart-segment-industry")).to_contain_text(f"{RARE} · suppressed (n < 5)")
 
-    # A filter, through the form; empty fields stay out of the address.
+    # A filter, through the form; empty fields stay out of the address, the version it shows
+    # (the current one, by default) is named.
     page.get_by_role("combobox", name="Which industry do you work in?").select_option("Technology")
     page.get_by_role("button", name="Apply filters").click()
-    expect(page).to_have_url(re.compile(r"\?industry=Technology$"))
+    expect(page).to_have_url(re.compile(r"\?version=[0-9a-f]{12}&industry=Technology$"))
     expect_charts_drawn(page, count)
     total = int(page.locator(".stats dd").first.inner_text())
     assert 0 < total < RESPONSES
@@ -354,7 +356,8 @@ def test_a_researcher_logs_in_filters_and_opens_the_downloaded_report_offline(
         page.locator("#download-report").click()
     download = info.value
     assert re.fullmatch(r"connector-report-\d{8}-\d{4}\.html", download.suggested_filename)
-    assert parse_qs(urlsplit(download.url).query) == {"industry": ["Technology"]}
+    query = parse_qs(urlsplit(download.url).query)
+    assert query.pop("industry") == ["Technology"] and list(query) == ["version"]
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     context.close()
@@ -394,6 +397,41 @@ def test_the_filters_work_without_javascript(
     expect(page.locator(".downloads")).to_contain_text("Including synthetic demo responses")
     expect(page.get_by_label("From (UTC day)")).to_have_value("2000-01-01")
     expect(page.locator("#download-report")).to_have_attribute(
-        "href", "/reports/connector/report.html?from=2000-01-01&include_demo=true"
+        "href",
+        re.compile(
+            r"^/reports/connector/report\.html\?from=2000-01-01&version=[0-9a-f]{12}"
+            r"&include_demo=true$"
+        ),
     )
     context.close()
+
+
+@pytest.mark.anyio
+async def test_the_dashboard_shows_the_current_version_unless_asked_and_says_when_it_mixes(
+    tokens: dict[str, str],
+    client: AsyncTestClient[Litestar],
+    database_url: str,
+    questionnaires: dict[str, Loaded],
+) -> None:
+    loaded = questionnaires["connector"]
+    older = msgspec.structs.replace(loaded, version="0123456789ab")
+    conn = await db.connect(database_url)
+    try:
+        await versions.insert_questionnaire_versions(conn, [older])
+        answers = plausible(loaded.definition, random.Random(5))
+        for _ in range(3):
+            await intake.submit(
+                conn, older, Submission(answers=answers, consent=True), source="api", secret="s"
+            )
+    finally:
+        await conn.close()
+    current = await client.get("/reports/connector", headers=bearer(tokens["reports"]))
+    assert current.status_code == 200
+    assert f'<option value="{loaded.version}" selected>' in current.text
+    assert "mixed-versions" not in current.text
+    assert f"{RESPONSES + 2}</dd>" in current.text  # the older version's three are left out
+    every = await client.get(
+        "/reports/connector", params={"version": ""}, headers=bearer(tokens["reports"])
+    )
+    assert 'id="mixed-versions"' in every.text and "mix 2 questionnaire versions" in every.text
+    assert f"{RESPONSES + 5}</dd>" in every.text
