@@ -88,3 +88,22 @@ def test_tests_mirror_the_package() -> None:
     tests = Path(__file__).resolve().parent
     for layer in FORBIDDEN:
         assert (tests / layer).is_dir(), f"tests/{layer}/ is missing"
+
+
+def test_the_readme_layout_draws_every_module_in_its_folder() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text()
+    tree = readme[readme.index("## Layout") :].split("```")[1]
+    folder = ""
+    drawn: set[str] = set()
+    for line in tree.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if name.endswith("/") and line.startswith("  ") and not line.startswith("    "):
+            folder = name
+        elif name.endswith(".py"):
+            drawn.add(f"{folder if line.startswith('    ') else ''}{name}")
+    modules = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    }
+    assert modules == drawn, (sorted(modules - drawn), sorted(drawn - modules))
