@@ -15,6 +15,8 @@ from survey.errors import InvalidQuery, Problem
 
 # The sources a report counts unless asked to include the synthetic `demo` responses.
 SOURCES = ("web", "api", "import")
+# `version=all`: every questionnaire version, said outright (the dashboard's default is one).
+ALL_VERSIONS = "all"
 # The filter's own parameters; any other name is a segment item.
 NAMES = ("from", "to", "version", "include_demo")
 
@@ -36,6 +38,8 @@ def parse_filter(q: Questionnaire, params: Mapping[str, str]) -> tuple[ReportFil
     from_day = _day(params.get("from"), "from", problems)
     to_day = _day(params.get("to"), "to", problems)
     version = params.get("version") or None
+    if version == ALL_VERSIONS:
+        version = None
     if version is not None and not re.fullmatch(r"[0-9a-f]{12}", version):
         problems.append(Problem("version", "must be a 12-digit hex version"))
     include_demo = params.get("include_demo", "false").lower()
@@ -108,8 +112,7 @@ def query_of(where: ReportFilter) -> str:
         params.append(("from", where.from_day.isoformat()))
     if where.to_day:
         params.append(("to", where.to_day.isoformat()))
-    if where.version:
-        params.append(("version", where.version))
+    params.append(("version", where.version or ALL_VERSIONS))
     if "demo" in where.sources:
         params.append(("include_demo", "true"))
     params.extend(where.segments)

@@ -172,7 +172,7 @@ def _normalised(plan: _Plan, answers: Mapping[str, Answer]) -> dict[str, Answer]
     for item_id, value in answers.items():
         if item_id not in items or value is None or value == "" or value == []:
             continue
-        if value.__class__ is float and item_id in integral:
+        if value.__class__ is float and item_id in integral and value.is_integer():
             value = int(value)
         out[item_id] = value
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -77,9 +78,10 @@ def _number(text: str) -> Answer:
     if re.fullmatch(r"[-+]?\d{1,15}", text):
         return int(text)
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         return text
+    return number if math.isfinite(number) else text  # `inf` and `nan` are not numbers here
 
 
 class FieldError(msgspec.Struct, frozen=True):

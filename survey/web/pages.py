@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
@@ -223,7 +224,11 @@ async def _draft(state: State, conn: database.Connection, token: str) -> tuple[L
     draft = await paging.find(conn, token)
     if draft is None or draft.slug not in state.questionnaires:
         raise NotFound(NO_DRAFT)
-    return state.questionnaires[draft.slug], draft
+    loaded: Loaded = state.questionnaires[draft.slug]
+    # Answers to items the questionnaire no longer has (it changed since) are let go.
+    ids = {item.id for item in loaded.definition.items}
+    kept = {k: v for k, v in draft.answers.items() if k in ids}
+    return loaded, msgspec.structs.replace(draft, answers=kept)
 
 
 @get("/d/{token:str}")
@@ -245,7 +250,14 @@ async def show_page(
     loaded, draft = await _draft(state, db, token)
     q = loaded.definition
     if not (0 <= page < len(q.sections) and display.page_shown(q, page, draft.answers)):
-        return Redirect(f"/d/{token}/{draft.page}", status_code=303)
+        # The page the draft was at, if it is still one (the questionnaire may have changed
+        # since), else the first: never back to a page refused here.
+        at = draft.page
+        if not (0 <= at < len(q.sections) and display.page_shown(q, at, draft.answers)):
+            at = 0
+        if at == page:
+            raise NotFound(NO_DRAFT)
+        return Redirect(f"/d/{token}/{at}", status_code=303)
     saved = request.query_params.get("saved") is not None
     link = str(request.base_url).rstrip("/") + f"/d/{token}" if saved else None
     return _form_page(

@@ -431,7 +431,9 @@ async def test_the_dashboard_shows_the_current_version_unless_asked_and_says_whe
     assert "mixed-versions" not in current.text
     assert f"{RESPONSES + 2}</dd>" in current.text  # the older version's three are left out
     every = await client.get(
-        "/reports/connector", params={"version": ""}, headers=bearer(tokens["reports"])
+        "/reports/connector", params={"version": "all"}, headers=bearer(tokens["reports"])
     )
+    assert '<option value="all" selected>All versions</option>' in every.text
+    assert "report.html?version=all" in every.text  # the downloads cover every version too
     assert 'id="mixed-versions"' in every.text and "mix 2 questionnaire versions" in every.text
     assert f"{RESPONSES + 5}</dd>" in every.text

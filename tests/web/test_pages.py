@@ -676,3 +676,39 @@ async def test_a_page_its_answers_do_not_show_is_skipped_and_an_expired_draft_is
     await conn.execute("UPDATE draft SET expires_at = now() - interval '1 second'")
     expired = await client.get(f"/d/{resume}")
     assert expired.status_code == 404 and "has expired" in expired.text
+
+
+async def test_a_non_finite_number_for_a_hidden_item_is_dropped_not_a_server_error(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    token = await form_token(client, "/q/paged")
+    for value in ("inf", "nan", "1e400"):
+        response = await client.post(
+            "/q/paged",
+            data={"_csrf_token": token, "_go": "next", "introduces": "No", "ask_first": "3",
+                  "intro_consent": value},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert response.status_code == 303, response.text
+
+
+async def test_a_draft_whose_page_is_gone_goes_to_a_page_that_is_there(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    token = await form_token(client, "/q/paged")
+    saved = await client.post(
+        "/q/paged",
+        data={"_csrf_token": token, "_go": "next", "introduces": "Yes", "ask_first": "3"},
+        follow_redirects=False,
+    )
+    resume = saved.headers["location"].split("/")[2]
+    # As if the questionnaire had changed: the page reached no longer exists, an item is gone.
+    await conn.execute(
+        """UPDATE draft SET page = 9, answers = answers || '{"gone_item": 1}'::jsonb"""
+    )
+    again = await client.get(f"/d/{resume}", follow_redirects=False)
+    assert again.headers["location"] == f"/d/{resume}/9"
+    moved = await client.get(f"/d/{resume}/9", follow_redirects=False)
+    assert moved.status_code == 303 and moved.headers["location"] == f"/d/{resume}/0"
+    page = await client.get(f"/d/{resume}/0")
+    assert page.status_code == 200 and "gone_item" not in page.text
