@@ -239,6 +239,9 @@ def _summary(dist: Distribution) -> str:
     )
 
 
+_NAMED_CUTS = 3  # profiles named at one cut-off, at most
+
+
 def index_histogram(report: Report) -> go.Figure:
     """The index distribution, with a dashed line at each profile threshold."""
     dist = report.index
@@ -267,7 +270,10 @@ def index_histogram(report: Report) -> go.Figure:
             yref="paper",
             yanchor="top",
             xanchor="left" if value < 80 else "right",
-            text="<br>".join(text(label) for label in labels),
+            # A grid of profiles cuts at the same values many times: name them while few.
+            text="<br>".join(text(label) for label in labels)
+            if len(labels) <= _NAMED_CUTS
+            else f"Profile cut-off {value:g}",
             showarrow=False,
             align="left",
             bgcolor="rgba(255,255,255,0.85)",
@@ -322,7 +328,14 @@ def likert_bars(report: Report, dimension: str) -> go.Figure:
             y=labels,
             x=[sign * p for p in pct],
             orientation="h",
-            name=text(items[0].counts[position].label),
+            # Items on different scales with as many points share a position's bar.
+            name=text(
+                " / ".join(
+                    dict.fromkeys(
+                        i.counts[position].label for i in items if position < len(i.counts)
+                    )
+                )
+            ),
             legendgroup=str(position),
             legendrank=position,
             showlegend=show,
@@ -348,7 +361,7 @@ def likert_bars(report: Report, dimension: str) -> go.Figure:
         ]
         fig.add_traces([trace(*spec) for spec in order])  # at once: each add re-validates
     reverse_note = (
-        f"{REVERSED} reverse-keyed: agreeing lowers the score"
+        f"{REVERSED} reverse-keyed: the higher the answer, the lower the score"
         if any(i.reverse for i in items)
         else ""
     )

@@ -12,6 +12,7 @@ from random import Random
 from statistics import NormalDist
 
 from survey.core.model import (
+    NA,
     Answer,
     ChoiceItem,
     MultiChoiceItem,
@@ -51,6 +52,7 @@ class _LikertPlan:
     intercept: float
     collector: bool  # loads on the Collector trait rather than the Connector one
     required: bool
+    na: bool  # its scale has a "not applicable" answer
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ SKEW_LOW, SKEW_HIGH = 0.15, 0.7
 ACQUIESCENCE = 0.3
 NOISE = 0.75
 DROP_OUT = 0.07
+NOT_APPLICABLE = 0.08  # share answering N/A where the scale offers it
 
 
 class DemoPlan:
@@ -81,7 +84,8 @@ class DemoPlan:
     the second. A likert answer is its trait (its sign flipped for reverse-keyed items), a
     factor of its dimension, an item intercept and noise, cut into the scale's points at normal
     quantiles. Intercepts lean to the desirable answer, reverse-keyed items load less, and each
-    respondent has an acquiescence tendency added to every statement. Choice answers shift the
+    respondent has an acquiescence tendency added to every statement; where a scale has N/A, a
+    few answer it. Choice answers shift the
     Connector trait a little, so segments differ. Most respondents answer everything, a few
     skip many items, some stop part-way; some write text.
     """
@@ -112,6 +116,7 @@ class DemoPlan:
                     intercept=desirable * rng.uniform(SKEW_LOW, SKEW_HIGH),
                     collector=collector,
                     required=item.required,
+                    na=q.scales[item.scale].na is not None,
                 )
             )
         self.choices = []
@@ -155,6 +160,9 @@ class DemoPlan:
         factors = [0.45 * gauss(0.0, 1.0) for _ in range(self.dimensions)]
         for n, item in enumerate(self.likert):
             if not item.required and (n >= stop or random() < skip):
+                continue
+            if item.na and random() < NOT_APPLICABLE:
+                answers[item.id] = NA
                 continue
             trait = collector if item.collector else connector
             x = item.loading * (trait + factors[item.dimension]) + item.intercept + acquiescence

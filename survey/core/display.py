@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 
-from survey.core.model import Answer, Item, Questionnaire, Section, ShowIf
+from survey.core.model import NA, Answer, Item, LikertItem, Questionnaire, Section, ShowIf
 
 
 def randomized(q: Questionnaire) -> bool:
@@ -81,12 +81,24 @@ def describe(condition: ShowIf, q: Questionnaire) -> str:
     item = q.item(condition.item)
     about = f"“{item.text}”" if item else condition.item
     parts = []
+    scale = q.scales.get(item.scale) if isinstance(item, LikertItem) else None
     if condition.in_ is not None:
-        parts.append("you chose " + " or ".join(f"“{o}”" for o in condition.in_))
-    if condition.at_least is not None:
-        parts.append(f"your answer is at least {condition.at_least:g}")
-    if condition.below is not None:
-        parts.append(f"your answer is below {condition.below:g}")
+        labels = [scale.na if scale and scale.na and o == NA else o for o in condition.in_]
+        parts.append("you chose " + " or ".join(f"“{o}”" for o in labels))
+    if scale is not None:
+        # A likert answer in words: the scale's labels, not its numbers.
+        points = list(zip(scale.points, scale.labels, strict=True))
+        if condition.at_least is not None:
+            above = [label for point, label in points if point >= condition.at_least]
+            parts.append(f"you chose “{above[0]}” or above" if above else "never")
+        if condition.below is not None:
+            under = [label for point, label in points if point < condition.below]
+            parts.append(f"you chose “{under[-1]}” or below" if under else "never")
+    else:
+        if condition.at_least is not None:
+            parts.append(f"your answer is at least {condition.at_least:g}")
+        if condition.below is not None:
+            parts.append(f"your answer is below {condition.below:g}")
     if condition.answered is True:
         parts.append("you answered it")
     if condition.answered is False:

@@ -12,8 +12,10 @@ from typing import Any
 import msgspec
 import yaml
 
+from survey.core import coverage
 from survey.core.filters import NAMES
 from survey.core.model import (
+    NA,
     ChoiceItem,
     Item,
     LikertItem,
@@ -21,6 +23,7 @@ from survey.core.model import (
     MultiChoiceItem,
     NumberItem,
     Questionnaire,
+    Scale,
     ShowIf,
 )
 from survey.errors import Problem, QuestionnaireError, problem_from_validation
@@ -116,11 +119,11 @@ def check(q: Questionnaire) -> list[Problem]:
     used: set[str] = set()
     earlier: dict[str, Item] = {}
     for s, section in enumerate(q.sections):
-        problems += _show_if_problems(section.show_if, f"sections[{s}].show_if", earlier)
+        problems += _show_if_problems(section.show_if, f"sections[{s}].show_if", earlier, q.scales)
         mine = {item.id for item in section.items}
         for i, item in enumerate(section.items):
             path = f"sections[{s}].items[{i}]"
-            problems += _show_if_problems(item.show_if, f"{path}.show_if", earlier)
+            problems += _show_if_problems(item.show_if, f"{path}.show_if", earlier, q.scales)
             if section.randomize and item.show_if and item.show_if.item in mine:
                 problems.append(
                     Problem(
@@ -166,11 +169,6 @@ def check(q: Questionnaire) -> list[Problem]:
         )
 
     for n, profile in enumerate(q.profiles):
-        last = n == len(q.profiles) - 1
-        if last and profile.when is not None:
-            problems.append(
-                Problem(f"profiles[{n}].when", "the last profile must have no condition")
-            )
         if profile.when is not None and profile.when.index and profile.when.index.missing:
             problems.append(
                 Problem(
@@ -178,16 +176,25 @@ def check(q: Questionnaire) -> list[Problem]:
                     "a response without an index gets no profile: this never holds",
                 )
             )
-        for name in profile.when.dimensions if profile.when else {}:
+        for name, condition in profile.when.dimensions.items() if profile.when else []:
+            if condition.missing and name in q.weights:
+                problems.append(
+                    Problem(
+                        f"profiles[{n}].when.dimensions.{name}.missing",
+                        f"{name!r} is in the index: without its score there is no index and "
+                        "no profile, so this never holds",
+                    )
+                )
             if name not in dimension_ids:
                 problems.append(
                     Problem(f"profiles[{n}].when.dimensions.{name}", f"unknown dimension {name!r}")
                 )
-    return problems
+    # Which profile a result gets is only worth asking once the rest holds together.
+    return problems or coverage.problems(q)
 
 
 def _show_if_problems(
-    condition: ShowIf | None, path: str, earlier: dict[str, Item]
+    condition: ShowIf | None, path: str, earlier: dict[str, Item], scales: dict[str, Scale]
 ) -> list[Problem]:
     """What is wrong with a display condition, given the items before it."""
     if condition is None:
@@ -199,7 +206,22 @@ def _show_if_problems(
     keys = (condition.at_least, condition.below, condition.in_, condition.answered)
     if all(key is None for key in keys):
         problems.append(Problem(path, "give at least one of at_least, below, in, answered"))
-    if condition.in_ is not None:
+    if condition.in_ is not None and isinstance(item, LikertItem):
+        # On a likert item, `in: [na]` holds for the "not applicable" answer, if its scale has one.
+        scale = scales.get(item.scale)
+        for option in condition.in_:
+            if option != NA:
+                problems.append(
+                    Problem(f"{path}.in", f"a likert item's `in` takes only {NA!r}, not {option!r}")
+                )
+            elif scale is not None and scale.na is None:
+                problems.append(
+                    Problem(
+                        f"{path}.in",
+                        f"{NA!r} answers: scale {item.scale!r} of {item.id!r} has no `na`",
+                    )
+                )
+    elif condition.in_ is not None:
         if not isinstance(item, ChoiceItem | MultiChoiceItem):
             problems.append(Problem(f"{path}.in", f"{item.id!r} is not a choice item"))
         else:

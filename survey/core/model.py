@@ -88,7 +88,7 @@ class ShowIf(Strict, frozen=True, kw_only=True):
     item: str
     at_least: float | None = None
     below: float | None = None
-    in_: list[Text] | None = msgspec.field(default=None, name="in")
+    in_: Annotated[list[Text], Meta(min_length=1)] | None = msgspec.field(default=None, name="in")
     answered: bool | None = None
 
 

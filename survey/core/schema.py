@@ -63,8 +63,8 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "dimensions": "What the likert items measure; each gets a score from 0 to 100.",
             "sections": "The form's sections, in order; at least one.",
             "scoring": "How much must be answered for a score, and how dimensions make the index.",
-            "profiles": "The result's profile: the first whose `when` holds. The last profile "
-            "has no `when`.",
+            "profiles": "The result's profile: the first whose `when` holds. Every result a "
+            "response can reach needs a profile written for it (checked on loading).",
             "paging": "none: the whole form on one page. section: a section a page, each page "
             "saved as a draft with a private resume link; the consents on the last page.",
         },
@@ -114,7 +114,7 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "at_least": "Holds when the answer is a number at least this (likert, number).",
             "below": "Holds when the answer is a number below this (likert, number).",
             "in": "Holds when the answer is one of these options (choice), or includes one "
-            "(multi_choice).",
+            "(multi_choice); on a likert item, [na]: the answer is not applicable.",
             "answered": "true: holds when the item is answered; false: when it is not.",
         },
     ),
@@ -177,8 +177,8 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "label": "The profile's name, shown as the result.",
             "summary": "What it means, shown on the result page; paragraphs are separated by a "
             "blank line.",
-            "when": "The conditions that must all hold. Left out on the last profile, which "
-            "takes everyone else with an index.",
+            "when": "The conditions that must all hold. Left out only when there is a single "
+            "profile, for everyone with an index.",
         },
     ),
     "When": (

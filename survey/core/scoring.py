@@ -320,6 +320,9 @@ def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:
         for item in plan.items:
             if item.id in hidden:
                 not_applicable[item.at] += 1
+        if hidden:
+            # An answer to an item not shown is not scored, whether or not it was dropped yet.
+            answers = {k: v for k, v in answers.items() if k not in hidden}
     values = list(map(answers.get, plan.item_ids))
     if _INT.issuperset(map(type, values)):
         # Every item answered with a whole number: each run of alike items sums at once.

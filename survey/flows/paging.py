@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from survey.core import tokens
 from survey.core.model import Answer, Item, Loaded
 from survey.core.submission import Submission
+from survey.errors import Problem
 from survey.flows import intake
 from survey.store import db, drafts
 
@@ -26,6 +27,16 @@ def merged(
     out = {k: v for k, v in saved.items() if k not in ids}
     out.update({k: v for k, v in page.items() if k in ids and v not in (None, "", [])})
     return out
+
+
+class DraftGone(Exception):
+    """The draft was erased meanwhile: its answers were sent (the last page sent twice)."""
+
+
+def without(answers: Mapping[str, Answer], problems: list[Problem]) -> dict[str, Answer]:
+    """The answers less those a problem names (`answers.<id>`)."""
+    bad = {p.field.removeprefix("answers.") for p in problems}
+    return {k: v for k, v in answers.items() if k not in bad}
 
 
 async def find(conn: db.Connection, token: str) -> drafts.Draft | None:
@@ -65,11 +76,14 @@ async def finish(
     item_order: list[str] | None,
 ) -> intake.Receipt:
     """Submit the whole response from the last page and erase its draft, in one transaction;
-    raises InvalidSubmission as intake.submit does (the draft then stays)."""
+    raises InvalidSubmission as intake.submit does (the draft then stays), and DraftGone when
+    the draft was erased meanwhile, so the same answers are never stored twice."""
     async with conn.transaction():
+        # Erased first: of two requests sending the last page at once, the second waits on the
+        # row's lock, then finds nothing to erase and stores nothing.
+        if token is not None and not await drafts.delete_draft(conn, tokens.token_hash(token)):
+            raise DraftGone
         receipt = await intake.submit(
             conn, loaded, submission, source="web", secret=secret, item_order=item_order
         )
-        if token is not None:
-            await drafts.delete_draft(conn, tokens.token_hash(token))
     return receipt

@@ -56,8 +56,10 @@ async def select_draft(conn: db.Connection, token_hash: bytes) -> Draft | None:
     return _draft(row) if row is not None else None
 
 
-async def delete_draft(conn: db.Connection, token_hash: bytes) -> None:
-    await conn.execute("DELETE FROM draft WHERE token_hash = $1", token_hash)
+async def delete_draft(conn: db.Connection, token_hash: bytes) -> bool:
+    """Erase a draft; whether there was one."""
+    status = await conn.execute("DELETE FROM draft WHERE token_hash = $1", token_hash)
+    return status != "DELETE 0"
 
 
 async def delete_expired_drafts(conn: db.Connection) -> int:

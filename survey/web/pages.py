@@ -77,6 +77,10 @@ def _form_page(
         last = display.next_page(q, page, answers) is None
     return Template(
         "form.html",
+        # A draft's pages are private, like a result: never indexed, never kept by a proxy.
+        headers={"X-Robots-Tag": "noindex", "Cache-Control": "private, no-store"}
+        if token
+        else None,
         context={
             "q": q,
             "sections": sections,
@@ -139,11 +143,13 @@ async def _page_post(
             loaded, fields, errors, 422, page=page, token=token, known=answers, seed=seed
         )
 
+    problems = scoring.validate_page(q, answers, items)
     if data.get("_go") == "back" and token is not None:
+        # Back keeps what would be accepted; an answer with a problem is not stored half-checked.
+        answers = paging.without(answers, problems)
         back = display.previous_page(q, page, answers)
         await paging.save(db, token, loaded, answers, back, seed, days)
         return Redirect(f"/d/{token}/{back}", status_code=303)
-    problems = scoring.validate_page(q, answers, items)
     if problems:
         return again(field_errors(q, problems))
     after = display.next_page(q, page, answers)
@@ -162,6 +168,9 @@ async def _page_post(
             )
         except InvalidSubmission as exc:
             return again(field_errors(q, exc.problems))
+        except paging.DraftGone as exc:
+            # The last page sent twice: the first one submitted and erased the draft.
+            raise NotFound(NO_DRAFT) from exc
         return Redirect(receipt.result_url, status_code=303)
     first_save = token is None
     token = token or paging.new_token()
@@ -249,7 +258,9 @@ async def show_page(
     """One page of a multi-page questionnaire, with the answers kept so far."""
     loaded, draft = await _draft(state, db, token)
     q = loaded.definition
-    if not (0 <= page < len(q.sections) and display.page_shown(q, page, draft.answers)):
+    # Pages after the draft's are reached by Next, which checks the pages before them.
+    reachable = 0 <= page <= draft.page and page < len(q.sections)
+    if not (reachable and display.page_shown(q, page, draft.answers)):
         # The page the draft was at, if it is still one (the questionnaire may have changed
         # since), else the first: never back to a page refused here.
         at = draft.page
@@ -280,6 +291,8 @@ async def submit_page(
     loaded, draft = await _draft(state, db, token)
     if not 0 <= page < len(loaded.definition.sections):
         raise NotFound(NO_DRAFT)
+    if page > draft.page:
+        return Redirect(f"/d/{token}/{draft.page}", status_code=303)
     return await _page_post(
         state, db, loaded, data, page=page, token=token, saved=draft.answers, seed=draft.item_seed
     )

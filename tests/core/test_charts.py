@@ -231,10 +231,10 @@ def test_the_index_histogram_draws_every_profile_threshold(full: stats.Report) -
     chart = charts.chart(full, "index")
     assert chart is not None
     lines = sorted(s.x0 for s in chart.figure.layout.shapes if s.type == "line")
-    assert lines == [45, 70]  # the connector profiles: ≥ 70 and < 45
-    labels = " ".join(a.text for a in chart.figure.layout.annotations)
-    assert "Connector ≥ 70" in labels and "Busy Connector ≥ 70" in labels
-    assert "Collector &lt; 45" in labels and "Quiet Networker &lt; 45" in labels
+    assert lines == [40, 70]  # the connector profiles' grid: under 40, 40 to 70, 70 or more
+    labels = [a.text for a in chart.figure.layout.annotations]
+    # Six profiles cut at each: the line says what it is rather than listing them.
+    assert labels == ["Profile cut-off 40", "Profile cut-off 70"]
 
 
 def test_the_histogram_bars_add_up_to_the_scored_responses(full: stats.Report) -> None:
@@ -249,10 +249,10 @@ def test_likert_bars_diverge_with_disagreement_on_the_negative_side(full: stats.
     by_name: dict[str, list[float]] = defaultdict(list)
     for trace in chart.figure.data:
         by_name[trace.name].append(sum(trace.x))
-    assert by_name["Strongly disagree"][0] < 0 and by_name["Disagree"][0] < 0
-    assert by_name["Agree"][0] > 0 and by_name["Strongly agree"][0] > 0
+    assert by_name["Never"][0] < 0 and by_name["Rarely"][0] < 0
+    assert by_name["Often"][0] > 0 and by_name["Always"][0] > 0
     # The middle answer is split evenly across zero.
-    low, high = by_name["Neither agree nor disagree"]
+    low, high = by_name["Sometimes"]
     assert low == pytest.approx(-high)
     # Each item's bar spans 100% of its answers.
     widths = [
@@ -349,3 +349,11 @@ def test_the_correlation_heatmap_is_symmetric_with_ones_on_the_diagonal(
 
 def test_an_unknown_chart_name_is_none(full: stats.Report) -> None:
     assert charts.chart(full, "nope") is None
+
+
+def test_a_dimension_on_two_scales_names_both_labels_of_each_position(full: stats.Report) -> None:
+    # collecting: behaviours on a frequency scale, attitudes on an agreement scale.
+    chart = charts.chart(full, "likert-collecting")
+    assert chart is not None
+    names = list(dict.fromkeys(trace.name for trace in chart.figure.data))
+    assert "Never / Strongly disagree" in names and "Always / Strongly agree" in names

@@ -43,7 +43,7 @@ scoring:
   index: {weights: {alpha: 1, beta: 2}}
 profiles:
   - {id: high, label: High, when: {index: {at_least: 50}}}
-  - {id: rest, label: Rest}
+  - {id: rest, label: Rest, when: {index: {below: 50}}}
 """
 )
 
@@ -74,7 +74,6 @@ def test_every_shipped_questionnaire_loads(path: Path) -> None:
     assert loaded.file == str(path)
     assert re.fullmatch(r"[0-9a-f]{12}", loaded.version)
     assert loaded.definition.likert_items()
-    assert loaded.definition.profiles[-1].when is None
 
 
 def test_the_teamwork_test_questionnaire_loads_with_its_own_shape() -> None:
@@ -167,7 +166,7 @@ def test_a_broken_connector_reports_every_problem_at_once_with_its_path() -> Non
         "colour": "unknown key 'colour'",
         "sections[1].items[3].hint": "unknown key 'hint'",
         "sections[1].items[3].scale": "unknown scale 'agree7'",
-        "sections[2].items[1].id": "duplicate item id 'ask_what_helps'",
+        "sections[2].items[1].id": "duplicate item id 'ask_needs'",
     }
 
 
@@ -226,10 +225,87 @@ def test_a_weight_that_is_not_positive_is_reported_under_its_dimension() -> None
     assert "> 0" in problems["scoring.index.weights.beta"]
 
 
-def test_the_last_profile_with_a_condition_is_reported() -> None:
+def test_a_profile_without_conditions_that_takes_unforeseen_values_is_reported() -> None:
+    # connector.yaml's first version: a blank collecting score fell through to the middle.
     raw = minimal()
-    raw["profiles"][1]["when"] = {"index": {"below": 50}}
-    assert problems_of(raw) == {"profiles[1].when": "the last profile must have no condition"}
+    raw["profiles"] = [
+        {"id": "high", "label": "High", "when": {"index": {"at_least": 70}}},
+        {"id": "low", "label": "Low", "when": {"index": {"below": 45}}},
+        {"id": "odd", "label": "Odd", "when": {"dimensions": {"beta": {"below": 20}}}},
+        {"id": "middle", "label": "Middle"},
+    ]
+    # beta is in the index (never blank there), so only index and beta values are cells.
+    assert problems_of(raw) == {
+        "profiles[3].when": "'middle' has no conditions, so it takes values no rule was written "
+        "for: index 45 to under 70, beta 20 or more; give them a profile of their own and "
+        "'middle' a `when`",
+    }
+
+
+def test_a_blank_dimension_outside_the_index_must_have_a_profile_of_its_own() -> None:
+    raw = minimal()
+    raw["scoring"]["index"]["weights"] = {"alpha": 1}
+    raw["profiles"] = [
+        {
+            "id": "a",
+            "label": "A",
+            "when": {"index": {"at_least": 50}, "dimensions": {"beta": {"at_least": 40}}},
+        },
+        {"id": "b", "label": "B", "when": {"dimensions": {"beta": {"below": 40}}}},
+        {"id": "c", "label": "C", "when": {"index": {"below": 50}}},
+    ]
+    assert problems_of(raw) == {"profiles": "no profile holds for index 50 or more, beta blank"}
+    raw["profiles"].insert(
+        0, {"id": "blank", "label": "?", "when": {"dimensions": {"beta": {"missing": True}}}}
+    )
+    load(yaml.safe_dump(raw))
+
+
+def test_a_profile_the_ones_before_it_always_pre_empt_is_reported() -> None:
+    raw = minimal()
+    raw["profiles"].insert(
+        1, {"id": "higher", "label": "Higher", "when": {"index": {"at_least": 60}}}
+    )
+    assert problems_of(raw) == {
+        "profiles[1]": "'higher' is never chosen: the profiles before it hold for every result "
+        "it holds for"
+    }
+
+
+def test_cells_that_the_index_cannot_reach_need_no_profile() -> None:
+    # An index of 70 or more needs alpha and beta to average 70: with both under 40 it cannot.
+    raw = minimal()
+    raw["profiles"] = [
+        {
+            "id": "no",
+            "label": "No",
+            "when": {
+                "index": {"at_least": 70},
+                "dimensions": {"alpha": {"below": 40}, "beta": {"below": 40}},
+            },
+        },
+        {"id": "high", "label": "High", "when": {"index": {"at_least": 70}}},
+        {"id": "rest", "label": "Rest", "when": {"index": {"below": 70}}},
+    ]
+    assert problems_of(raw) == {
+        "profiles[0]": "'no' is never chosen: the profiles before it hold for every result it "
+        "holds for"
+    }
+    # With alpha at 40 to 100 and beta (weight 2) under 40, the index reaches 60 at most.
+    raw["profiles"][0]["when"] = {"index": {"at_least": 60}, "dimensions": {"beta": {"below": 40}}}
+    raw["profiles"][0]["when"]["dimensions"]["alpha"] = {"at_least": 40}
+    assert problems_of(raw) == {
+        "profiles[0]": "'no' is never chosen: the profiles before it hold for every result it "
+        "holds for"
+    }
+    raw["profiles"][0]["when"]["index"] = {"at_least": 59}
+    load(yaml.safe_dump(raw))
+
+
+def test_one_profile_for_everyone_needs_no_conditions() -> None:
+    raw = minimal()
+    raw["profiles"] = [{"id": "all", "label": "Everyone"}]
+    load(yaml.safe_dump(raw))
 
 
 def test_a_profile_condition_on_an_unknown_dimension_is_reported() -> None:
@@ -269,7 +345,18 @@ def test_a_feedback_band_cannot_say_missing() -> None:
         (1, {"item": "a1", "answered": True}, "show_if.item", "'a1' is not an earlier item"),
         (1, {"item": "zz", "answered": True}, "show_if.item", "'zz' is not an earlier item"),
         (2, {"item": "a1"}, "show_if", "give at least one of at_least, below, in, answered"),
-        (2, {"item": "a1", "in": ["x"]}, "show_if.in", "'a1' is not a choice item"),
+        (
+            2,
+            {"item": "a1", "in": ["x"]},
+            "show_if.in",
+            "a likert item's `in` takes only 'na', not 'x'",
+        ),
+        (
+            2,
+            {"item": "a1", "in": ["na"]},
+            "show_if.in",
+            "'na' answers: scale 'agree5' of 'a1' has no `na`",
+        ),
         (1, {"item": "pick", "in": ["c"]}, "show_if.in", "'c' is not an option of 'pick'"),
         (
             1,

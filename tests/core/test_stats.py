@@ -324,7 +324,7 @@ def test_a_segment_value_under_min_cell_is_suppressed(teamwork):
         suppressed=False,
         n=5,
         mean_index=60.0,
-        profiles={"high_performing": 0, "polite": 4, "low_trust": 0, "developing": 0},
+        profiles={"high_performing": 0, "polite": 4, "low_trust": 0, "capable": 0, "developing": 0},
     )
     for hidden in (sales, support):
         assert hidden.suppressed is True
@@ -352,4 +352,9 @@ def test_a_report_of_no_responses_is_empty_not_an_error(teamwork_loaded):
         for i in teamwork_loaded.definition.segments
     ]
     assert got.versions == got.timeline == got.quotes == []
-    assert [t.profile for t in got.thresholds] == ["high_performing", "polite"]
+    assert [t.profile for t in got.thresholds] == [
+        "high_performing",
+        "polite",
+        "capable",
+        "developing",
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,76 +19,9 @@ from survey.core.model import (
     Questionnaire,
     TextItem,
 )
+from tests.support import exact_scores, shown_items
 
 pytestmark = pytest.mark.anyio
-
-
-def shown_items(q: Questionnaire, answers: dict[str, Any]) -> set[str]:
-    """The display rules written out again: in order, an item is shown when its section's and
-    its own condition hold on the answers to the items shown before it."""
-    shown: set[str] = set()
-
-    def holds(c: Any) -> bool:
-        if c is None:
-            return True
-        value = answers.get(c.item) if c.item in shown else None
-        if value in ("", []):
-            value = None
-        checks = []
-        if c.answered is not None:
-            checks.append((value is not None) == c.answered)
-        if c.in_ is not None:
-            picked = value if isinstance(value, list) else [value]
-            checks.append(bool(set(c.in_) & {v for v in picked if isinstance(v, str)}))
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if c.at_least is not None:
-            checks.append(number and value >= c.at_least)
-        if c.below is not None:
-            checks.append(number and value < c.below)
-        return all(checks)
-
-    for section in q.sections:
-        visible = holds(section.show_if)
-        for item in section.items:
-            if visible and holds(item.show_if):
-                shown.add(item.id)
-    return shown
-
-
-def oracle(q: Questionnaire, answers: dict[str, Any]) -> tuple[dict[str, float | None], Any]:
-    """The scoring rules written out again, in exact fractions, independently of the scorer."""
-    shown = shown_items(q, answers)
-    answers = {k: v for k, v in answers.items() if k in shown}
-    dims: dict[str, Fraction | None] = {}
-    for dim in q.dimensions:
-        items = [
-            i
-            for s in q.sections
-            for i in s.items
-            if getattr(i, "dimension", None) == dim.id and i.id in shown
-        ]
-        scores = []
-        not_applicable = sum(answers.get(item.id) == "na" for item in items)
-        for item in items:
-            if item.id in answers and answers[item.id] != "na":
-                values = q.scales[item.scale].points
-                m, top = min(values), max(values)
-                v = answers[item.id]
-                keyed = m + top - v if item.reverse else v
-                scores.append(Fraction(100) * (keyed - m) / (top - m))
-        need = Fraction(str(q.scoring.min_answered)) * (len(items) - not_applicable)
-        dims[dim.id] = (
-            sum(scores, Fraction(0)) / len(scores) if scores and len(scores) >= need else None
-        )
-    weights = q.scoring.index.weights or {d.id: 1 for d in q.dimensions}
-    if any(dims[d] is None for d in weights):
-        index = None
-    else:
-        total = sum(Fraction(str(w)) for w in weights.values())
-        index = sum(Fraction(str(w)) * dims[d] for d, w in weights.items()) / total  # type: ignore[operator]
-    return {k: None if v is None else float(v) for k, v in dims.items()}, (
-        None if index is None else float(index)
-    )
 
 
 def random_answers(q: Questionnaire, rng: random.Random, share: float) -> dict[str, Any]:
@@ -158,7 +90,9 @@ async def test_api_scores_match_design_on_random_partial_answer_sets(client, que
         response = await client.post(f"/api/v1/questionnaires/{slug}/responses", json=body)
         assert response.status_code == 201, (n, response.json())
         got = response.json()
-        dims, index = oracle(q, answers)
+        exact_dims, exact_index = exact_scores(q, answers)
+        dims = {k: None if v is None else float(v) for k, v in exact_dims.items()}
+        index = None if exact_index is None else float(exact_index)
         shown = shown_items(q, answers)
         assert got["ignored"] == [k for k, v in answers.items() if k not in shown and v != ""]
         assert got["version"] == loaded.version
