@@ -30,11 +30,15 @@ def ordered(q: Questionnaire, seed: int | None) -> list[tuple[Section, list[Item
     return out
 
 
-def item_order(q: Questionnaire, seed: int | None) -> list[str] | None:
-    """The ids of every item in the order shown; None when nothing is randomised."""
+def item_order(
+    q: Questionnaire, seed: int | None, answers: Mapping[str, Answer] | None = None
+) -> list[str] | None:
+    """The ids of the items in the order shown (those hidden by `answers` left out); None when
+    nothing is randomised."""
     if seed is None or not randomized(q):
         return None
-    return [item.id for _, items in ordered(q, seed) for item in items]
+    gone = hidden(q, answers) if answers is not None else set()
+    return [item.id for _, items in ordered(q, seed) for item in items if item.id not in gone]
 
 
 def conditional(q: Questionnaire) -> bool:
@@ -134,8 +138,27 @@ def page_items(q: Questionnaire, page: int, answers: Mapping[str, Answer]) -> li
     section = q.sections[page]
     here = {item.id for item in section.items}
     gone = hidden(q, answers)
-    return [
-        item
-        for item in section.items
-        if not (item.id in gone and item.show_if is not None and item.show_if.item not in here)
-    ]
+    left_out: set[str] = set()
+    for item in section.items:
+        condition = item.show_if
+        # Hidden by an earlier page's answer, or by a question of this page left out so.
+        if (
+            item.id in gone
+            and condition is not None
+            and (condition.item not in here or condition.item in left_out)
+        ):
+            left_out.add(item.id)
+    return [item for item in section.items if item.id not in left_out]
+
+
+def surely_last(q: Questionnaire, page: int, answers: Mapping[str, Answer]) -> bool:
+    """Whether no page can follow `page`, whatever is answered on it: every later section is
+    hidden by the answers so far, and none of their conditions looks at this page."""
+    if next_page(q, page, answers) is not None:
+        return False
+    here = {item.id for item in q.sections[page].items}
+    for section in q.sections[page + 1 :]:
+        conditions = [section.show_if, *(item.show_if for item in section.items)]
+        if any(c is not None and c.item in here for c in conditions):
+            return False
+    return True

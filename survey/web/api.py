@@ -77,7 +77,7 @@ class SubmissionOperation(Operation):
                 "application/json": OpenAPIMediaType(
                     schema=SUBMISSION_SCHEMA,
                     # The README's: a valid (incomplete) response to the shipped questionnaire.
-                    example={"answers": {"say_why": 5, "no_note": 1}, "consent": True},
+                    example={"answers": {"say_why": 5, "same_template": 1}, "consent": True},
                 )
             },
             required=True,

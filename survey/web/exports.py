@@ -63,8 +63,8 @@ async def scoring_workers(app: Litestar) -> AsyncGenerator[None, None]:
 
 # What the import's OpenAPI body shows: two submissions to the shipped questionnaire.
 _IMPORT_EXAMPLE = (
-    '{"answers": {"say_why": 5, "no_note": 1}, "consent": true}\n'
-    '{"answers": {"say_why": 2, "no_note": 4}, "consent": true, "quote_consent": false}\n'
+    '{"answers": {"say_why": 5, "same_template": 1}, "consent": true}\n'
+    '{"answers": {"say_why": 2, "same_template": 4}, "consent": true, "quote_consent": false}\n'
 )
 
 

@@ -68,13 +68,16 @@ def _form_page(
         seed = None
     sections = display.ordered(q, seed)
     paged = display.paged(q)
-    last = True
+    last = send = True
     if paged:
         answers = known or {}
         section, items = sections[page]
         on_page = {item.id for item in display.page_items(q, page, answers)}
         sections = [(section, [item for item in items if item.id in on_page])]
+        # The consents go on a page that may be the last; its button says Send only when no
+        # answer on it can bring another page.
         last = display.next_page(q, page, answers) is None
+        send = display.surely_last(q, page, answers)
     return Template(
         "form.html",
         # A draft's pages are private, like a result: never indexed, never kept by a proxy.
@@ -91,6 +94,7 @@ def _form_page(
             "page": page,
             "pages": len(q.sections),
             "last": last,
+            "send": send,
             "token": token,
             "resume": resume,
             "action": f"/d/{token}/{page}" if token else f"/q/{q.slug}",
@@ -164,7 +168,7 @@ async def _page_post(
                 loaded,
                 submission,
                 secret=state.settings.secret,
-                item_order=display.item_order(q, seed),
+                item_order=display.item_order(q, seed, answers),
             )
         except InvalidSubmission as exc:
             return again(field_errors(q, exc.problems))
@@ -216,7 +220,9 @@ async def submit_form(state: State, db: Db, slug: FromPath[str], data: FormData)
                 submission,
                 source="web",
                 secret=state.settings.secret,
-                item_order=display.item_order(loaded.definition, order_seed(data)),
+                item_order=display.item_order(
+                    loaded.definition, order_seed(data), submission.answers
+                ),
             )
     except InvalidSubmission as exc:
         errors = field_errors(loaded.definition, exc.problems)

@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from typing import Any
 
 import asyncpg
 import httpx
@@ -18,6 +19,21 @@ from survey.store import migrate
 pytestmark = pytest.mark.anyio
 
 LIMIT = 100  # submissions per client per minute, across both processes
+
+
+def assert_same(a: Any, b: Any, path: str = "$") -> None:
+    if isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12), path
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for key in a:
+            assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for n, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{path}[{n}]")
+    else:
+        assert a == b, path
 
 
 async def test_two_processes_migrate_once_share_the_rate_limit_and_agree_on_the_report(
@@ -64,5 +80,8 @@ async def test_two_processes_migrate_once_share_the_rate_limit_and_agree_on_the_
     assert [r.status_code for r in reports] == [200, 200]
     first, second = (r.json() for r in reports)
     first.pop("generated_at"), second.pop("generated_at")
-    assert first == second
+    # One report: the same keys, counts and texts exactly; the statistics to the last few bits,
+    # since a process that read rows before the other folded them summed the same numbers in
+    # another grouping (floating-point sums differ there in the 16th digit).
+    assert_same(first, second)
     assert first["counts"]["total"] == LIMIT

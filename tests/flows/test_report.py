@@ -736,7 +736,7 @@ async def test_only_the_texts_of_authors_who_agreed_are_quoted_verbatim(
         ("why_collect", "Numbers feel like progress."),
     ]
     assert next(q for q in report.quotes if q.item == "real_connector").question == (
-        "What, in your experience, makes someone a real Connector?"
+        "What, in your experience, makes someone good at connecting people?"
     )
     # The text stays data all the way to JSON: escaping it is the page's job.
     assert SCRIPT.encode() in msgspec.json.encode(report)

@@ -139,7 +139,7 @@ async def test_csv_export_holds_every_stored_response_with_its_scores_and_answer
     empty = rows[1]
     assert (empty["complete"], empty["index"], empty["profile"]) == ("false", "", "")
     assert empty["answer.say_why"] == "2"
-    assert empty["answer.no_note"] == ""
+    assert empty["answer.same_template"] == ""
 
 
 async def test_jsonl_export_holds_the_stored_answers_and_scores_exactly(
@@ -264,7 +264,7 @@ async def test_answers_of_another_type_than_the_item_now_has_are_exported_and_ne
     assert row["answer.say_why"] == "'=1+1"
     assert row["answer.industry"] == "3"
     assert row["answer.platforms"] == "'@x"
-    assert row["answer.no_note"] == "4"
+    assert row["answer.same_template"] == "4"
 
 
 async def test_a_script_in_free_text_comes_out_verbatim_as_data_in_both_exports(

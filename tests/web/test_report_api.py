@@ -38,7 +38,7 @@ def check_problem(response, status: int) -> dict[str, Any]:
 async def fill(client, n: int = 30) -> None:
     rng = random.Random("report-api")
     for _ in range(n):
-        answers: dict[str, Any] = {"say_why": rng.randint(1, 5), "no_note": rng.randint(1, 5)}
+        answers: dict[str, Any] = {"say_why": rng.randint(1, 5), "same_template": rng.randint(1, 5)}
         answers["industry"] = rng.choice(["Technology", "Healthcare"])
         answers["real_connector"] = "<script>alert(1)</script>"
         body = {"answers": answers, "consent": True, "quote_consent": rng.random() < 0.5}

@@ -7,7 +7,7 @@
   if (!form) return;
   var key = "survey-answers:" + form.getAttribute("data-survey");
   var bar = document.getElementById("progress-bar");
-  var questions = form.querySelectorAll("[data-q]");
+  var questions = form.querySelectorAll(".q:not(.cb)");
   var store = null;
   try {
     store = window.sessionStorage;
