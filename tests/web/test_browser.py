@@ -313,6 +313,23 @@ def test_answers_typed_so_far_survive_a_reload_of_the_form(
     expect(page.locator("#progress-bar")).to_have_text("2 of 13 questions answered")
 
 
+@pytest.mark.parametrize("slug", ["conditional", "paged"], ids=["randomised", "paged"])
+def test_answers_survive_a_reload_of_a_randomised_form_and_of_a_page(
+    context: BrowserContext, live_server: str, questionnaires: dict[str, Loaded], slug: str
+) -> None:
+    # Their hidden fields (the order's seed) and buttons (Next) always have a value: the form
+    # still counts as untouched and is restored.
+    q = questionnaires[slug].definition
+    page = Watched(context).page
+    page.goto(f"{live_server}/q/{slug}")
+    ask_first = next(i for i in q.likert_items() if i.id == "ask_first")
+    choose(page, ask_first, "Often")
+    page.reload()
+    expect(
+        page.locator("fieldset.q:has(#ask_first)").get_by_label("Often", exact=True)
+    ).to_be_checked()
+
+
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_conditional_questions_hide_live_with_javascript_and_say_when_to_answer_without(
     browser: Browser, live_server: str, javascript: bool

@@ -15,11 +15,18 @@
     store = null;
   }
 
-  // The answers and the consents; not the CSRF token.
+  // The answers and the consents: not the hidden fields (the CSRF token, the order of the
+  // questions) nor the buttons, whose values are always there.
   function fields() {
     return Array.prototype.filter.call(form.elements, function (el) {
-      return el.name && el.name !== "_csrf_token";
+      return el.name && el.type !== "hidden" && el.type !== "submit" && el.type !== "button";
     });
+  }
+
+  // What the server will read: a choice exactly as offered, typed text without its margins.
+  function valueOf(el) {
+    var typed = el.tagName === "TEXTAREA" || el.type === "text" || el.type === "number";
+    return typed ? el.value.trim() : el.value;
   }
 
   function filled(el) {
@@ -82,9 +89,7 @@
       .call(form.elements, function (el) {
         return el.name === name && filled(el) && !el.closest("[hidden]");
       })
-      .map(function (el) {
-        return el.value.trim();
-      });
+      .map(valueOf);
   }
 
   function holds(c) {
