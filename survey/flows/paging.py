@@ -3,8 +3,12 @@ by a private resume token (only its hash is stored), and submitted from the last
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from collections.abc import Mapping
+
+import asyncpg
 
 from survey.core import tokens
 from survey.core.model import Answer, Item, Loaded
@@ -12,6 +16,8 @@ from survey.core.submission import Submission
 from survey.errors import Problem
 from survey.flows import intake
 from survey.store import db, drafts
+
+log = logging.getLogger("survey")
 
 
 def new_token() -> str:
@@ -40,10 +46,31 @@ def without(answers: Mapping[str, Answer], problems: list[Problem]) -> dict[str,
 
 
 async def find(conn: db.Connection, token: str) -> drafts.Draft | None:
-    """The unexpired draft a resume token opens; expired drafts are swept now and then."""
-    if secrets.randbelow(100) == 0:
-        await drafts.delete_expired_drafts(conn)
+    """The unexpired draft a resume token opens (an expired one is never shown, swept or not)."""
     return await drafts.select_draft(conn, tokens.token_hash(token))
+
+
+async def discard(conn: db.Connection, token: str) -> bool:
+    """Erase a draft at its respondent's request; whether there was one."""
+    return await drafts.delete_draft(conn, tokens.token_hash(token))
+
+
+SWEEP_SECONDS = 3600.0  # how often each server process erases expired drafts
+
+
+async def sweep_forever(pool: asyncpg.Pool, every: float = SWEEP_SECONDS) -> None:
+    """Erase expired drafts now and then every `every` seconds, so answers never outlive
+    SURVEY_DRAFT_DAYS by more than that. A database that cannot be reached is tried again at
+    the next round; the sweep never stops the server."""
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                swept = await drafts.delete_expired_drafts(conn)
+            if swept:
+                log.info("swept %d expired drafts", swept)
+        except db.UNAVAILABLE as exc:
+            log.warning("sweeping expired drafts failed, trying again later: %s", exc)
+        await asyncio.sleep(every)
 
 
 async def save(

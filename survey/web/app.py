@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +22,7 @@ from survey.config import Settings
 from survey.core import loader
 from survey.core.model import Loaded
 from survey.errors import SurveyError
+from survey.flows import paging
 from survey.store import db, versions
 from survey.web import (
     assets,
@@ -62,7 +65,13 @@ def create_app(settings: Settings, questionnaires: dict[str, Loaded] | None = No
             async with pool.acquire() as conn:
                 await versions.insert_questionnaire_versions(conn, list(served.values()))
             app.state.pool = pool
-            yield
+            sweeper = asyncio.create_task(paging.sweep_forever(pool))
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
         finally:
             await pool.close()
 

@@ -80,10 +80,7 @@ def _form_page(
         send = display.surely_last(q, page, answers)
     return Template(
         "form.html",
-        # A draft's pages are private, like a result: never indexed, never kept by a proxy.
-        headers={"X-Robots-Tag": "noindex", "Cache-Control": "private, no-store"}
-        if token
-        else None,
+        headers=PRIVATE if token else None,
         context={
             "q": q,
             "sections": sections,
@@ -230,6 +227,9 @@ async def submit_form(state: State, db: Db, slug: FromPath[str], data: FormData)
     return Redirect(receipt.result_url, status_code=303)
 
 
+# A draft's pages are private, like a result: never indexed, never kept by a proxy.
+PRIVATE = {"X-Robots-Tag": "noindex", "Cache-Control": "private, no-store"}
+
 NO_DRAFT = (
     "This link to unfinished answers was not found: it has expired, or the answers were sent."
 )
@@ -343,9 +343,21 @@ async def delete_result(
     return Redirect("/deleted", status_code=303)
 
 
+@post("/d/{token:str}/delete", status_code=303)
+async def delete_draft(state: State, db: Db, token: FromPath[str], data: FormData) -> Response[Any]:
+    """Erase the answers saved so far once the respondent has ticked the confirmation."""
+    if CONFIRM not in data:
+        loaded, _ = await _draft(state, db, token)
+        context = {"q": loaded.definition, "token": token, "error": True, "draft": True}
+        return Template("delete.html", context=context, status_code=422, headers=PRIVATE)
+    if not await paging.discard(db, token):
+        raise NotFound(NO_DRAFT)
+    return Redirect("/deleted?draft=1", status_code=303)
+
+
 @get("/deleted")
-async def deleted() -> Template:
-    return Template("deleted.html")
+async def deleted(request: Request[Any, Any, Any]) -> Template:
+    return Template("deleted.html", context={"draft": "draft" in request.query_params})
 
 
 def router(settings: Settings) -> Router:
@@ -361,6 +373,7 @@ def router(settings: Settings) -> Router:
             submit_page,
             show_result,
             delete_result,
+            delete_draft,
             deleted,
         ],
         middleware=[http.csrf_middleware(settings)],

@@ -717,3 +717,83 @@ async def test_a_draft_whose_page_is_gone_goes_to_a_page_that_is_there(
     assert moved.status_code == 303 and moved.headers["location"] == f"/d/{resume}/0"
     page = await client.get(f"/d/{resume}/0")
     assert page.status_code == 200 and "gone_item" not in page.text
+
+
+async def start_draft(client: Client) -> tuple[str, Any]:
+    """A paged response saved after its first page, with Yes to introductions: its resume
+    token and a function that posts a page of it."""
+    token = await form_token(client, "/q/paged")
+
+    async def post(path: str, fields: dict[str, Any]) -> httpx.Response:
+        return await client.post(
+            path, data={"_csrf_token": token, **fields}, follow_redirects=False
+        )
+
+    saved = await post("/q/paged", {"_go": "next", "introduces": "Yes", "ask_first": "4"})
+    return saved.headers["location"].split("/")[2], post
+
+
+async def test_draft_pages_are_private_and_reached_in_order(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    resume, post = await start_draft(client)
+    page = await client.get(f"/d/{resume}/1")
+    assert page.headers["x-robots-tag"] == "noindex"
+    assert page.headers["cache-control"] == "private, no-store"
+    assert '<meta name="robots" content="noindex">' in page.text
+    # Page 2 comes after page 1's Next, which checks page 1: not by its address before that.
+    ahead = await client.get(f"/d/{resume}/2", follow_redirects=False)
+    assert ahead.status_code == 303 and ahead.headers["location"] == f"/d/{resume}/1"
+    skipped = await post(f"/d/{resume}/2", {"_go": "next", "years": "3", "_consent": "yes"})
+    assert skipped.headers["location"] == f"/d/{resume}/1"
+    assert await conn.fetchval("SELECT count(*) FROM response") == 0
+
+
+async def test_back_keeps_only_answers_that_pass_their_checks(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    resume, post = await start_draft(client)
+    await post(f"/d/{resume}/1", {"_go": "next", "intro_consent": "5"})
+    # A NUL cannot be stored in jsonb; a number out of range is not an answer either.
+    back = await post(f"/d/{resume}/2", {"_go": "back", "story": "a\x00b", "years": "500"})
+    assert back.status_code == 303 and back.headers["location"] == f"/d/{resume}/1"
+    answers = await conn.fetchval("SELECT answers FROM draft")
+    assert answers == {"introduces": "Yes", "ask_first": 4, "intro_consent": 5}
+    kept = await post(f"/d/{resume}/1", {"_go": "next", "intro_consent": "5"})
+    again = await post(f"/d/{resume}/2", {"_go": "back", "story": "Kept.", "years": "12"})
+    assert kept.status_code == again.status_code == 303
+    answers = await conn.fetchval("SELECT answers FROM draft")
+    assert answers["story"] == "Kept." and answers["years"] == 12
+
+
+async def test_the_last_page_sent_twice_gives_one_response_and_then_the_spent_link(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    resume, post = await start_draft(client)
+    await post(f"/d/{resume}/1", {"_go": "next", "intro_consent": "5"})
+    fields = {"_go": "next", "years": "12", "_consent": "yes"}
+    first = await post(f"/d/{resume}/2", fields)
+    second = await post(f"/d/{resume}/2", fields)
+    assert first.status_code == 303 and first.headers["location"].startswith("/r/")
+    assert second.status_code == 404 and "the answers were sent" in second.text
+    assert await conn.fetchval("SELECT count(*) FROM response") == 1
+
+
+async def test_a_respondent_deletes_the_answers_saved_so_far(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    resume, post = await start_draft(client)
+    page = await client.get(f"/d/{resume}/1")
+    assert f'action="/d/{resume}/delete"' in page.text
+    unconfirmed = await post(f"/d/{resume}/delete", {})
+    assert unconfirmed.status_code == 422 and "Tick the box" in unconfirmed.text
+    assert f'href="/d/{resume}"' in unconfirmed.text  # the way back to the answers
+    assert await conn.fetchval("SELECT count(*) FROM draft") == 1
+    done = await post(f"/d/{resume}/delete", {"_confirm": "yes"})
+    assert done.status_code == 303 and done.headers["location"] == "/deleted?draft=1"
+    assert await conn.fetchval("SELECT count(*) FROM draft") == 0
+    assert (
+        "The answers you had saved have been erased" in (await client.get("/deleted?draft=1")).text
+    )
+    assert (await client.get(f"/d/{resume}")).status_code == 404
+    assert (await post(f"/d/{resume}/delete", {"_confirm": "yes"})).status_code == 404
