@@ -34,10 +34,20 @@ RESERVED_IDS = frozenset({*NAMES, "format"})
 
 
 def version_of(questionnaire: Questionnaire) -> str:
-    """First 12 hex digits of the SHA-256 of the canonical JSON of the parsed definition."""
+    """First 12 hex digits of the SHA-256 of the canonical JSON of the parsed definition.
+
+    The `quality` thresholds are left out (changing them re-evaluates responses, it does not
+    make a new instrument), and so is an item's absent `check`, so that the versions of
+    questionnaires written before attention items existed stay what they were.
+    """
     # Mapping keys sorted: reordering `weights` or `scales` in the YAML is the same questionnaire.
-    canonical = msgspec.json.encode(questionnaire, order="deterministic")
-    return hashlib.sha256(canonical).hexdigest()[:12]
+    plain = msgspec.to_builtins(questionnaire, order="deterministic")
+    del plain["quality"]
+    for section in plain["sections"]:
+        for item in section["items"]:
+            if item.get("check") is None:
+                item.pop("check", None)
+    return hashlib.sha256(msgspec.json.encode(plain)).hexdigest()[:12]
 
 
 # libyaml's safe loader where PyYAML was built with it: a tenth of the pure-Python one's time,
@@ -133,10 +143,19 @@ def check(q: Questionnaire) -> list[Problem]:
                     )
                 )
             earlier.setdefault(item.id, item)
+            problems += _check_problems(item, path, q)
             if isinstance(item, LikertItem):
                 if item.scale not in q.scales:
                     problems.append(Problem(f"{path}.scale", f"unknown scale {item.scale!r}"))
-                if item.dimension not in dimension_ids:
+                if item.check is None and not item.dimension:
+                    problems.append(
+                        Problem(
+                            f"{path}.dimension",
+                            "a likert item needs a dimension (only an attention item, with "
+                            "`check`, has none)",
+                        )
+                    )
+                elif item.check is None and item.dimension not in dimension_ids:
                     problems.append(
                         Problem(f"{path}.dimension", f"unknown dimension {item.dimension!r}")
                     )
@@ -191,6 +210,26 @@ def check(q: Questionnaire) -> list[Problem]:
                 )
     # Which profile a result gets is only worth asking once the rest holds together.
     return problems or coverage.problems(q)
+
+
+def _check_problems(item: Item, path: str, q: Questionnaire) -> list[Problem]:
+    """What is wrong with an attention item's `check`."""
+    check = item.check
+    if check is None:
+        return []
+    where = f"{path}.check.expect"
+    if isinstance(item, LikertItem):
+        if item.dimension:
+            return [Problem(f"{path}.dimension", "an attention item is never scored: no dimension")]
+        scale = q.scales.get(item.scale)
+        if scale is not None and check.expect not in scale.points:
+            return [Problem(where, f"{check.expect!r} is not a value of scale {item.scale!r}")]
+        return []
+    if isinstance(item, ChoiceItem):
+        if check.expect not in item.options:
+            return [Problem(where, f"{check.expect!r} is not an option of {item.id!r}")]
+        return []
+    return [Problem(f"{path}.check", "only a likert or choice item can be an attention item")]
 
 
 def _show_if_problems(

@@ -92,16 +92,24 @@ class ShowIf(Strict, frozen=True, kw_only=True):
     answered: bool | None = None
 
 
+class Check(Strict, frozen=True, kw_only=True):
+    """An attention item's instructed answer ("choose Disagree here"): a scale value or an
+    option. Any other answer flags the response; the item is never scored."""
+
+    expect: int | str
+
+
 class _Item(Strict, tag_field="type", frozen=True, kw_only=True):
     id: Id
     text: Text
     required: bool = False
     show_if: ShowIf | None = None
+    check: Check | None = None
 
 
 class LikertItem(_Item, tag="likert", frozen=True, kw_only=True):
     scale: str
-    dimension: str
+    dimension: str = ""  # none only on an attention item (`check`), which is never scored
     reverse: bool = False
 
 
@@ -157,6 +165,29 @@ class When(Strict, frozen=True, kw_only=True):
     dimensions: dict[str, Condition] = {}
 
 
+class QualitySpec(Strict, frozen=True, kw_only=True):
+    """When a response is flagged as careless or inauthentic (never refused, never hidden from
+    its respondent). Not part of the version: thresholds may change as data grows."""
+
+    # Too fast: fewer seconds on the form than min_seconds, or than seconds_per_item times the
+    # questions answered, whichever is more.
+    min_seconds: Annotated[float, Meta(ge=0)] | None = None
+    seconds_per_item: Annotated[float, Meta(ge=0)] | None = None
+    # Straightlining: one answer repeated over this share of the likert items answered, in the
+    # order shown, when at least min_run items are in that run.
+    longstring: Annotated[float, Meta(gt=0, le=1)] = 0.8
+    min_run: Annotated[int, Meta(ge=2)] = 8
+    # Inconsistent: agreeing with statements and with their reverse-keyed opposites; the mean
+    # gap, over dimensions with both, between their keyed scores (0-100).
+    inconsistency: Annotated[float, Meta(gt=0, le=100)] = 60
+    # Outlier: dimension scores this unlikely (chi-square tail of the Mahalanobis distance)
+    # against the clean responses so far, once there are min_norm of them.
+    outlier_p: Annotated[float, Meta(gt=0, lt=1)] = 0.001
+    min_norm: Annotated[int, Meta(ge=10)] = 200
+    # Repeats: the same answers again within this many hours, or the same browser again.
+    repeat_hours: Annotated[float, Meta(ge=0)] = 24
+
+
 class Profile(Strict, frozen=True, kw_only=True):
     id: Id
     label: Text
@@ -177,6 +208,7 @@ class Questionnaire(Strict, frozen=True, kw_only=True, weakref=True):
     profiles: list[Profile] = []
     # `section`: one section a page, each saved as a draft with a private resume link.
     paging: Literal["none", "section"] = "none"
+    quality: QualitySpec = QualitySpec()
 
     @property
     def items(self) -> list[Item]:
@@ -186,11 +218,19 @@ class Questionnaire(Strict, frozen=True, kw_only=True, weakref=True):
         return next((i for i in self.items if i.id == item_id), None)
 
     def likert_items(self, dimension: str | None = None) -> list[LikertItem]:
+        """The scored likert items (not the attention items)."""
         return [
             i
             for i in self.items
-            if isinstance(i, LikertItem) and (dimension is None or i.dimension == dimension)
+            if isinstance(i, LikertItem)
+            and i.check is None
+            and (dimension is None or i.dimension == dimension)
         ]
+
+    @property
+    def checks(self) -> list[Item]:
+        """The attention items."""
+        return [i for i in self.items if i.check is not None]
 
     @property
     def weights(self) -> dict[str, float]:

@@ -34,6 +34,8 @@ _ITEM = {
     "required": "Whether a submission must answer this item (when it is shown).",
     "show_if": "Show the item only when this condition on an earlier item's answer holds; "
     "answers to an item not shown are dropped.",
+    "check": "Makes it an attention item (likert or choice): the answer its text asks for. "
+    "Never scored; any other answer flags the response.",
 }
 _BOUNDS = {
     "at_least": "Holds when the score is at least this (score >= x).",
@@ -65,6 +67,8 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "scoring": "How much must be answered for a score, and how dimensions make the index.",
             "profiles": "The result's profile: the first whose `when` holds. Every result a "
             "response can reach needs a profile written for it (checked on loading).",
+            "quality": "When a response is flagged as careless or inauthentic (flagged, never "
+            "refused); not part of the version.",
             "paging": "none: the whole form on one page. section: a section a page, each page "
             "saved as a draft with a private resume link; the consents on the last page.",
         },
@@ -123,7 +127,8 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
         {
             **_ITEM,
             "scale": "The name of a scale under `scales`.",
-            "dimension": "The id of the dimension it scores.",
+            "dimension": "The id of the dimension it scores (every likert item but an attention "
+            "item has one).",
             "reverse": "Reverse-keyed: a high answer counts low (keyed = min + max - value).",
         },
     ),
@@ -168,6 +173,27 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "name": "Its name on the result page and in reports.",
             "weights": "Weight (> 0) by dimension id; dimensions not named are left out of the "
             "index. Default: every dimension, weight 1.",
+        },
+    ),
+    "Check": (
+        "An attention item's instructed answer.",
+        {"expect": "The scale value (likert) or option (choice) the item's text asks for."},
+    ),
+    "QualitySpec": (
+        "Thresholds for the quality flags; docs/questionnaire-format.md explains each.",
+        {
+            "min_seconds": "Too fast: fewer seconds than this on the form.",
+            "seconds_per_item": "Too fast: fewer seconds than this times the questions answered.",
+            "longstring": "Straightlining: the share of answered likert items in one run of "
+            "the same answer (default 0.8).",
+            "min_run": "Straightlining needs a run of at least this many items (default 8).",
+            "inconsistency": "Inconsistent: the mean gap (0-100) between a dimension's keyed "
+            "scores on its statements and on their reverse-keyed opposites (default 60).",
+            "outlier_p": "Outlier: dimension scores less likely than this against the clean "
+            "responses (Mahalanobis distance, chi-square tail; default 0.001).",
+            "min_norm": "Outliers are looked for once this many clean responses are scored "
+            "(default 200).",
+            "repeat_hours": "Repeat: the same answers again within this many hours (default 24).",
         },
     ),
     "Profile": (

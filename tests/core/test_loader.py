@@ -108,10 +108,58 @@ def test_weights_default_to_every_dimension_with_weight_one() -> None:
 
 def test_the_version_is_the_first_twelve_hex_digits_of_the_sha256_of_the_canonical_json() -> None:
     loaded = load(CONNECTOR.read_bytes())
-    canonical = msgspec.json.encode(loaded.definition, order="deterministic")
-    digest = hashlib.sha256(canonical).hexdigest()
+    # Without the quality thresholds and the absent checks (see version_of).
+    plain = msgspec.to_builtins(loaded.definition, order="deterministic")
+    del plain["quality"]
+    for item in (i for s in plain["sections"] for i in s["items"]):
+        assert item.pop("check") is None
+    digest = hashlib.sha256(msgspec.json.encode(plain)).hexdigest()
     assert loaded.version == digest[:12] == version_of(loaded.definition)
     assert re.fullmatch(r"[0-9a-f]{12}", loaded.version)
+
+
+def test_quality_thresholds_do_not_change_the_version_and_an_attention_item_does() -> None:
+    raw = minimal()
+    base = load(yaml.safe_dump(raw)).version
+    raw["quality"] = {"min_seconds": 30, "longstring": 0.9}
+    assert load(yaml.safe_dump(raw)).version == base
+    raw["sections"][0]["items"].append(
+        {"id": "attend", "type": "likert", "scale": "agree5", "text": "Choose b.",
+         "check": {"expect": 2}}
+    )  # fmt: skip
+    assert load(yaml.safe_dump(raw)).version != base
+
+
+@pytest.mark.parametrize(
+    ("item", "path", "message"),
+    [
+        ({"type": "likert", "scale": "agree5", "check": {"expect": 9}}, "check.expect",
+         "9 is not a value of scale 'agree5'"),
+        ({"type": "likert", "scale": "agree5", "dimension": "alpha", "check": {"expect": 2}},
+         "dimension", "an attention item is never scored: no dimension"),
+        ({"type": "likert", "scale": "agree5"}, "dimension",
+         "a likert item needs a dimension (only an attention item, with `check`, has none)"),
+        ({"type": "choice", "options": ["x", "y"], "check": {"expect": "z"}}, "check.expect",
+         "'z' is not an option of 'attend'"),
+        ({"type": "text", "check": {"expect": "x"}}, "check",
+         "only a likert or choice item can be an attention item"),
+    ],
+)  # fmt: skip
+def test_an_attention_item_is_checked(item: dict[str, Any], path: str, message: str) -> None:
+    raw = minimal()
+    raw["sections"][0]["items"].append({"id": "attend", "text": "Choose b.", **item})
+    assert problems_of(raw) == {f"sections[0].items[3].{path}": message}
+
+
+def test_an_attention_item_is_not_scored() -> None:
+    raw = minimal()
+    raw["sections"][0]["items"].append(
+        {"id": "attend", "type": "likert", "scale": "agree5", "text": "Choose b.",
+         "check": {"expect": 2}}
+    )  # fmt: skip
+    q = load(yaml.safe_dump(raw)).definition
+    assert [i.id for i in q.likert_items()] == ["a1", "b1"]
+    assert [i.id for i in q.checks] == ["attend"]
 
 
 def test_the_version_is_stable_across_loads_comments_and_layout() -> None:
