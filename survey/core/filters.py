@@ -18,7 +18,9 @@ SOURCES = ("web", "api", "import")
 # `version=all`: every questionnaire version, said outright (the dashboard's default is one).
 ALL_VERSIONS = "all"
 # The filter's own parameters; any other name is a segment item.
-NAMES = ("from", "to", "version", "include_demo")
+NAMES = ("from", "to", "version", "include_demo", "quality")
+# `quality`: the responses without a quality flag, those with one, or every response.
+QUALITIES = ("clean", "flagged", "all")
 
 
 class ReportFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,11 +31,23 @@ class ReportFilter(msgspec.Struct, frozen=True, kw_only=True):
     version: str | None = None
     sources: tuple[str, ...] = SOURCES
     segments: tuple[tuple[str, str], ...] = ()
+    quality: str = "all"
+
+    @property
+    def clean(self) -> bool | None:
+        """True for clean responses only, False for flagged only, None for every response."""
+        return {"clean": True, "flagged": False}.get(self.quality)
 
 
-def parse_filter(q: Questionnaire, params: Mapping[str, str]) -> tuple[ReportFilter, list[Problem]]:
-    """Query parameters → a filter, and every problem with them (unknown names, bad values)."""
+def parse_filter(
+    q: Questionnaire, params: Mapping[str, str], quality: str = "all"
+) -> tuple[ReportFilter, list[Problem]]:
+    """Query parameters → a filter, and every problem with them (unknown names, bad values);
+    `quality` when the parameters do not say."""
     problems: list[Problem] = []
+    quality = params.get("quality") or quality
+    if quality not in QUALITIES:
+        problems.append(Problem("quality", "must be clean, flagged or all"))
     segments = {i.id: i for i in q.segments}
     from_day = _day(params.get("from"), "from", problems)
     to_day = _day(params.get("to"), "to", problems)
@@ -51,7 +65,9 @@ def parse_filter(q: Questionnaire, params: Mapping[str, str]) -> tuple[ReportFil
             continue
         item = segments.get(name)
         if item is None:
-            problems.append(Problem(name, "not a filter: use from, to, version or a segment item"))
+            problems.append(
+                Problem(name, "not a filter: use from, to, version, quality or a segment item")
+            )
         elif value == "":
             continue
         elif isinstance(item, ChoiceItem) and value not in item.options:
@@ -66,7 +82,12 @@ def parse_filter(q: Questionnaire, params: Mapping[str, str]) -> tuple[ReportFil
         problems.append(Problem("from", "must not be after `to`"))
     sources = (*SOURCES, "demo") if include_demo in ("true", "1") else SOURCES
     where = ReportFilter(
-        from_day=from_day, to_day=to_day, version=version, sources=sources, segments=tuple(chosen)
+        from_day=from_day,
+        to_day=to_day,
+        version=version,
+        sources=sources,
+        segments=tuple(chosen),
+        quality=quality,
     )
     return where, problems
 
@@ -97,9 +118,9 @@ def canonical_number(value: str) -> str:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
-def filter_of(q: Questionnaire, params: Mapping[str, str]) -> ReportFilter:
+def filter_of(q: Questionnaire, params: Mapping[str, str], quality: str = "all") -> ReportFilter:
     """parse_filter, raising InvalidQuery with every problem."""
-    where, problems = parse_filter(q, params)
+    where, problems = parse_filter(q, params, quality)
     if problems:
         raise InvalidQuery(problems)
     return where
@@ -115,5 +136,6 @@ def query_of(where: ReportFilter) -> str:
     params.append(("version", where.version or ALL_VERSIONS))
     if "demo" in where.sources:
         params.append(("include_demo", "true"))
+    params.append(("quality", where.quality))
     params.extend(where.segments)
     return urlencode(params)

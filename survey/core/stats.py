@@ -25,6 +25,7 @@ from survey.core.model import (
     Questionnaire,
     TextItem,
 )
+from survey.core.quality import FLAGS
 from survey.core.sums import Sums
 
 HISTOGRAM_WIDTH = 5.0
@@ -147,6 +148,31 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
     version: str | None
     include_demo: bool
     segments: dict[str, str]
+    quality: str = "all"
+
+
+class FlagCount(msgspec.Struct, frozen=True, kw_only=True):
+    flag: str
+    meaning: str
+    count: int  # responses with this flag (a response may have several)
+    left_out: bool  # whether this report leaves them out
+
+
+class FlagDay(msgspec.Struct, frozen=True):
+    day: date
+    flag: str
+    count: int
+
+
+class QualityView(msgspec.Struct, frozen=True, kw_only=True):
+    """The quality flags among the responses the other filters select."""
+
+    quality: str  # clean, flagged or all: which of them the report counts
+    responses: int  # selected by the other filters, flagged or not
+    flagged: int  # of those, responses with at least one flag
+    left_out: int  # responses this report leaves out for their quality
+    flags: list[FlagCount]
+    timeline: list[FlagDay]
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True):
@@ -167,6 +193,7 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     segments: list[Segment]
     timeline: list[DayCount]
     quotes: list[Quote]
+    quality: QualityView
 
 
 def build_report(
@@ -177,8 +204,10 @@ def build_report(
     quotes: list[tuple[datetime, str, str]],
     min_cell: int,
     now: datetime,
+    split: tuple[Sums, Sums] | None = None,
 ) -> Report:
-    """Everything the report holds, from the summed statistics."""
+    """Everything the report holds, from the summed statistics; `split`: the sums of the
+    clean and of the flagged responses the other filters select, `sums` being one or both."""
     q = loaded.definition
     total = _int(sums.get(("n",)))
     scored = _int(sums.get(("scored",)))
@@ -193,6 +222,7 @@ def build_report(
             version=where.version,
             include_demo="demo" in where.sources,
             segments=dict(where.segments),
+            quality=where.quality,
         ),
         versions=sorted(k[1] for k, v in sums.items() if k[0] == "ver" and v > 0),
         min_cell=min_cell,
@@ -221,6 +251,31 @@ def build_report(
             Quote(created_at=at, item=item, question=questions.get(item, item), text=text)
             for at, item, text in quotes
         ],
+        quality=quality_view(where.quality, *(split or (sums, {}))),
+    )
+
+
+def quality_view(mode: str, clean: Sums, flagged: Sums) -> QualityView:
+    """What the quality flags say, whichever part the report counts."""
+    flagged_n = _int(flagged.get(("n",)))
+    clean_n = _int(clean.get(("n",)))
+    counts = {k[1]: _int(v) for k, v in flagged.items() if k[0] == "q" and len(k) == 2}
+    days = [
+        FlagDay(date.fromisoformat(k[1]), k[2], _int(v))
+        for k, v in flagged.items()
+        if k[0] == "qt" and v > 0
+    ]
+    return QualityView(
+        quality=mode,
+        responses=clean_n + flagged_n,
+        flagged=flagged_n,
+        left_out={"clean": flagged_n, "flagged": clean_n}.get(mode, 0),
+        flags=[
+            FlagCount(flag=f, meaning=FLAGS[f], count=counts[f], left_out=mode == "clean")
+            for f in FLAGS
+            if counts.get(f)
+        ],
+        timeline=sorted(days, key=lambda d: (d.day, d.flag)),
     )
 
 

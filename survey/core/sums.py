@@ -1,13 +1,16 @@
 """The report's sufficient statistics: the rollup's keys, and their sums computed in Python.
 
 A report never reads responses one by one. Each response contributes numbers under keys, the
-store keeps their sums per (questionnaire, version, UTC day, source) in `report_rollup`, and
-`stats` builds every figure of the report from the sums over the days, versions and sources a
-filter selects. Every key is additive: folded sums, rows not yet folded and deletions (their
-contribution negated) combine by plain addition. The keys, one table for SQL and Python:
+store keeps their sums per (questionnaire, version, UTC day, source, clean) in `report_rollup`,
+and `stats` builds every figure of the report from the sums over the days, versions, sources
+and quality a filter selects (clean: no quality flag). Every key is additive: folded sums,
+rows not yet folded and deletions (their contribution negated) combine by plain addition.
+The keys, one table for SQL and Python:
 
     key                            each response adds                      for
     ("n",)                         1                                       responses
+    ("q", flag)                    1 per quality flag it has                flags by reason
+    ("qt", day, flag)              1 per flag, under its UTC day            flags over time
     ("t", day)                     1, under its UTC day (YYYY-MM-DD)       responses per day
     ("ver", version)               1, under its questionnaire version      responses per version
     ("scored",)                    1 if it has an index                    complete responses
@@ -64,8 +67,8 @@ from survey.core.model import (
 Key = tuple[str, ...]
 # The sums over the responses a filter selects, as stats reads them.
 Sums = Mapping[Key, float]
-# A rollup row's place: version, UTC day, source.
-Place = tuple[str, date, str]
+# A rollup row's place: version, UTC day, source, clean (no quality flag).
+Place = tuple[str, date, str, bool]
 # The sums of rows about to be stored, per place, as a bulk load adds them to the rollup.
 SumsByPlace = dict[Place, dict[Key, float]]
 
@@ -149,6 +152,7 @@ class Folder:
     def __init__(self, shape: ReportShape) -> None:
         self.plan = _Plan(shape)
         self.groups: defaultdict[Place, list[tuple[dict[str, Answer], Score]]] = defaultdict(list)
+        self.flags: defaultdict[Place, Counter[str]] = defaultdict(Counter)
 
     def add(
         self,
@@ -157,20 +161,31 @@ class Folder:
         source: str,
         answers: dict[str, Answer],
         score: Score,
+        flags: Iterable[str] = (),
     ) -> None:
         day = created_at.astimezone(UTC).date()
-        self.groups[version, day, source].append((answers, score))
+        flags = list(flags)
+        place = (version, day, source, not flags)
+        self.groups[place].append((answers, score))
+        if flags:
+            self.flags[place].update(flags)
 
     def sums(self) -> SumsByPlace:
-        """Every key's sum for each (version, day, source) seen."""
-        return {place: _sums(self.plan, place, rows) for place, rows in self.groups.items() if rows}
+        """Every key's sum for each (version, day, source, clean) seen."""
+        out = {}
+        for place, rows in self.groups.items():
+            if rows:
+                sums = out[place] = _sums(self.plan, place, rows)
+                for flag, count in self.flags[place].items():
+                    sums["q", flag] = sums["qt", place[1].isoformat(), flag] = float(count)
+        return out
 
 
 def _sums(
     plan: _Plan, place: Place, rows: list[tuple[dict[str, Answer], Score]]
 ) -> dict[Key, float]:
     """The sums of the key table above over one place's rows."""
-    version, day, _ = place
+    version, day, _, _ = place
     answers = [a for a, _ in rows]
     scores = [s for _, s in rows]
     sums: dict[Key, float] = {}
@@ -320,9 +335,10 @@ def merge(into: SumsByPlace, more: SumsByPlace) -> None:
 
 
 def rows_of(slug_sums: SumsByPlace) -> list[list[object]]:
-    """The sums as [version, day, source, key, value] rows, for store.add_to_report_rollup."""
+    """The sums as [version, day, source, clean, key, value] rows, for
+    store.add_to_report_rollup."""
     return [
-        [version, day.isoformat(), source, list(key), value]
-        for (version, day, source), sums in slug_sums.items()
+        [version, day.isoformat(), source, clean, list(key), value]
+        for (version, day, source, clean), sums in slug_sums.items()
         for key, value in sums.items()
     ]

@@ -83,3 +83,43 @@ def read_session(secret: str, value: str, now: float) -> uuid.UUID | None:
 
 def new_session(secret: str, token_id: uuid.UUID, now: float) -> str:
     return sign_session(secret, token_id, int(now) + SESSION_SECONDS)
+
+
+# --- the form's signed issue time, and the browser's cookie ---------------------------------------
+
+STAMP_MAX_SECONDS = 7 * 24 * 60 * 60  # a form older than a week is timed as unknown
+
+
+def _mac(secret: str, purpose: bytes, payload: str) -> bytes:
+    return hmac.new(secret.encode(), purpose + b"\0" + payload.encode(), "sha256").digest()
+
+
+def form_stamp(secret: str, slug: str, issued: int) -> str:
+    """`<unix seconds>.<MAC>`: when the server gave out a form of `slug`, which it can check
+    when the form comes back without keeping anything."""
+    mac = base64.urlsafe_b64encode(_mac(secret, b"form", f"{slug}\0{issued}")[:16])
+    return f"{issued}.{mac.rstrip(b'=').decode()}"
+
+
+def stamp_seconds(secret: str, slug: str, stamp: str, now: float) -> float | None:
+    """Seconds since a form stamp was issued; None when it is not one this server signed for
+    `slug`, lies in the future, or is older than a week."""
+    issued_text, _, _ = stamp.partition(".")
+    if not issued_text.isdigit() or len(issued_text) > 12:
+        return None
+    issued = int(issued_text)
+    if not hmac.compare_digest(stamp, form_stamp(secret, slug, issued)):
+        return None
+    seconds = now - issued
+    return seconds if 0 <= seconds <= STAMP_MAX_SECONDS else None
+
+
+def new_browser_id() -> str:
+    """The random value of the browser cookie (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def browser_hash(secret: str, browser_id: str) -> bytes:
+    """What is stored of the browser cookie: its MAC under the service secret, so that a stolen
+    database does not give the cookie's value, and no other service's hash matches it."""
+    return _mac(secret, b"browser", browser_id)

@@ -25,7 +25,7 @@ import asyncpg
 import msgspec
 from uuid_utils.compat import uuid7
 
-from survey.core import display, scoring, submission
+from survey.core import display, quality, scoring, submission
 from survey.core.demo import DemoPlan, demo_times
 from survey.core.model import Answer, Loaded
 from survey.core.sums import Folder, SumsByPlace, merge, rows_of, shape_of
@@ -80,8 +80,10 @@ def scored(
     """
     q = loaded.definition
     result = scoring.score(q, answers)
+    # Flagged on what a line of answers shows: no timing, no browser, no norms at hand.
+    checked = quality.assess(q, answers, result.dimensions)
     if folder is not None:
-        folder.add(loaded.version, created_at, source, answers, result)
+        folder.add(loaded.version, created_at, source, answers, result, checked.flags)
     return responses.CopiedResponse(
         id=uuid7(),
         slug=q.slug,
@@ -94,6 +96,8 @@ def scored(
         profile=result.profile.id if result.profile else None,
         quote_consent=quote_consent,
         result_token_hash=token_hash or secrets.token_bytes(32),
+        flags=tuple(checked.flags),
+        quality=_encode(checked.measures) if checked.measures else None,
     )
 
 

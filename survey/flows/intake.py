@@ -11,10 +11,12 @@ from datetime import datetime
 import msgspec
 from uuid_utils.compat import uuid7
 
+from survey.core import quality as core_quality
 from survey.core import scoring, tokens
 from survey.core.model import Loaded
 from survey.core.submission import Submission, may_quote
 from survey.errors import InvalidSubmission
+from survey.flows import quality
 from survey.store import db, responses
 
 
@@ -71,14 +73,26 @@ async def submit(
     idempotency_key: str | None = None,
     body: bytes | None = None,
     item_order: list[str] | None = None,
+    signals: core_quality.Signals | None = None,
+    browser_hash: bytes | None = None,
 ) -> Receipt:
-    """Validate, score and store a submission; raises InvalidSubmission listing every problem."""
+    """Validate, score, flag and store a submission; raises InvalidSubmission listing every
+    problem. `signals` and `browser_hash` come from the web form (the API has neither)."""
     q = loaded.definition
     problems = scoring.validate(q, submission)
     if problems:
         raise InvalidSubmission(problems)
     answers = scoring.normalise(q, submission.answers)
     result = scoring.score(q, answers)
+    checked = await quality.evaluate(
+        conn,
+        loaded,
+        answers,
+        result.dimensions,
+        signals=signals,
+        browser_hash=browser_hash,
+        order=item_order,
+    )
     token = tokens.new_result_token(secret, q.slug, idempotency_key)
     new = responses.NewResponse(
         id=uuid7(),
@@ -94,6 +108,10 @@ async def submit(
         idempotency_key=idempotency_key,
         request_hash=hashlib.sha256(body).digest() if idempotency_key and body else None,
         item_order=item_order,
+        flags=checked.flags,
+        quality=checked.measures,
+        answers_hash=checked.answers_hash,
+        browser_hash=browser_hash,
     )
     row, _ = await responses.insert_response(conn, new)
     shown = result_of(loaded, row)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import asyncpg
 
-from survey.core import tokens
+from survey.core import quality, tokens
 from survey.core.model import Answer, Item, Loaded
 from survey.core.submission import Submission
 from survey.errors import Problem
@@ -81,14 +81,18 @@ async def save(
     page: int,
     seed: int | None,
     days: int,
+    signals: quality.Signals | None = None,
 ) -> None:
-    """Keep the answers so far, to resume at `page`."""
+    """Keep the answers so far, to resume at `page`, and how the pages so far were filled in."""
     draft = drafts.Draft(
         slug=loaded.definition.slug,
         version=loaded.version,
         answers=answers,
         page=page,
         item_seed=seed,
+        seconds=(signals.seconds or 0.0) if signals else 0.0,
+        unsigned=not signals.signed if signals else False,
+        honeypot=signals.honeypot if signals else False,
     )
     await drafts.upsert_draft(conn, tokens.token_hash(token), draft, days)
 
@@ -101,6 +105,8 @@ async def finish(
     *,
     secret: str,
     item_order: list[str] | None,
+    signals: quality.Signals | None = None,
+    browser_hash: bytes | None = None,
 ) -> intake.Receipt:
     """Submit the whole response from the last page and erase its draft, in one transaction;
     raises InvalidSubmission as intake.submit does (the draft then stays), and DraftGone when
@@ -111,6 +117,13 @@ async def finish(
         if token is not None and not await drafts.delete_draft(conn, tokens.token_hash(token)):
             raise DraftGone
         receipt = await intake.submit(
-            conn, loaded, submission, source="web", secret=secret, item_order=item_order
+            conn,
+            loaded,
+            submission,
+            source="web",
+            secret=secret,
+            item_order=item_order,
+            signals=signals,
+            browser_hash=browser_hash,
         )
     return receipt

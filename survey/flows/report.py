@@ -18,8 +18,15 @@ async def load_report(
     q = loaded.definition
     shape = shape_of(q)
     await rollup.update_report_rollup_all(conn, q.slug, shape)
-    sums = await rollup.select_report_sums(conn, q.slug, shape, where)
+    clean, flagged = await rollup.select_report_sums_by_quality(conn, q.slug, shape, where)
+    sums = rollup.selected_sums(clean, flagged, where.clean)
     quotes = await responses.select_quotes(conn, q.slug, stats.text_items(q), where)
     return stats.build_report(
-        loaded, sums, where=where, quotes=quotes, min_cell=min_cell, now=datetime.now(UTC)
+        loaded,
+        sums,
+        where=where,
+        quotes=quotes,
+        min_cell=min_cell,
+        now=datetime.now(UTC),
+        split=(clean, flagged),
     )

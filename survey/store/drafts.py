@@ -16,6 +16,9 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     answers: dict[str, Any]
     page: int  # the page to resume at
     item_seed: int | None
+    seconds: float = 0.0  # on the pages sent so far (their signed issue times)
+    unsigned: bool = False  # a page came back without its signed issue time
+    honeypot: bool = False  # a page's hidden field was filled in
 
 
 async def upsert_draft(
@@ -27,11 +30,13 @@ async def upsert_draft(
     """Store a draft, or its new answers and page; it expires `days` after this save."""
     await conn.execute(
         """
-        INSERT INTO draft (token_hash, slug, version, answers, page, item_seed, expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7))
+        INSERT INTO draft (token_hash, slug, version, answers, page, item_seed, expires_at,
+                           seconds, unsigned, honeypot)
+        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7), $8, $9, $10)
         ON CONFLICT (token_hash) DO UPDATE
            SET answers = excluded.answers, page = excluded.page,
-               expires_at = excluded.expires_at
+               expires_at = excluded.expires_at, seconds = excluded.seconds,
+               unsigned = excluded.unsigned, honeypot = excluded.honeypot
         """,
         token_hash,
         draft.slug,
@@ -40,6 +45,9 @@ async def upsert_draft(
         draft.page,
         draft.item_seed,
         days,
+        draft.seconds,
+        draft.unsigned,
+        draft.honeypot,
     )
 
 
@@ -47,7 +55,7 @@ async def select_draft(conn: db.Connection, token_hash: bytes) -> Draft | None:
     """The unexpired draft with this token hash."""
     row = await conn.fetchrow(
         """
-        SELECT slug, version, answers, page, item_seed
+        SELECT slug, version, answers, page, item_seed, seconds, unsigned, honeypot
           FROM draft
          WHERE token_hash = $1 AND expires_at > now()
         """,

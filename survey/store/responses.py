@@ -36,6 +36,10 @@ class NewResponse(_Scored, frozen=True, kw_only=True):
     idempotency_key: str | None = None
     request_hash: bytes | None = None
     item_order: list[str] | None = None  # the items in the order shown, where randomised
+    flags: list[str] = []  # quality flags (core.quality.FLAGS)
+    quality: dict[str, Any] | None = None  # the values the flags were decided on
+    answers_hash: bytes | None = None
+    browser_hash: bytes | None = None
 
 
 class StoredResponse(_Scored, frozen=True, kw_only=True):
@@ -69,8 +73,10 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
         """
         INSERT INTO response (id, slug, version, source, answers, dimensions, index_score,
                               profile, complete, quote_consent, result_token_hash,
-                              idempotency_key, request_hash, item_order)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                              idempotency_key, request_hash, item_order, flags, quality,
+                              answers_hash, browser_hash)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                $18)
         ON CONFLICT DO NOTHING
         RETURNING created_at
         """,
@@ -88,6 +94,10 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
         new.idempotency_key,
         new.request_hash,
         new.item_order,
+        new.flags,
+        new.quality,
+        new.answers_hash,
+        new.browser_hash,
     )
     if created_at is not None:
         stored = StoredResponse(
@@ -208,6 +218,8 @@ class CopiedResponse(NamedTuple):
     profile: str | None
     quote_consent: bool
     result_token_hash: bytes
+    flags: tuple[str, ...] = ()  # quality flags: names only, no tab, comma or brace in them
+    quality: bytes | None = None  # JSON
 
 
 # The fields above in order, with `complete` (derived from the index) after `profile`, and
@@ -232,6 +244,8 @@ def _copy_line(r: CopiedResponse) -> bytes:
             b"f" if r.index_score is None else b"t",
             b"t" if r.quote_consent else b"f",
             b"\\\\x" + r.result_token_hash.hex().encode(),
+            ("{" + ",".join(r.flags) + "}").encode(),
+            b"\\N" if r.quality is None else r.quality.replace(b"\\", b"\\\\"),
         )
     )
 
@@ -267,3 +281,29 @@ async def select_clock(conn: db.Connection) -> datetime:
     """The database's now(): the start of the current transaction."""
     moment: datetime = await conn.fetchval("SELECT now()")
     return moment
+
+
+async def select_earlier(
+    conn: db.Connection,
+    slug: str,
+    answers_hash: bytes | None,
+    browser_hash: bytes | None,
+    hours: float,
+) -> tuple[bool, bool]:
+    """Whether a response to `slug` with these answers was stored in the last `hours`, and
+    whether one came from this browser before."""
+    row = await conn.fetchrow(
+        """
+        SELECT EXISTS (SELECT 1 FROM response
+                        WHERE slug = $1 AND answers_hash = $2
+                          AND created_at > now() - make_interval(secs => $4)) AS same_answers,
+               EXISTS (SELECT 1 FROM response
+                        WHERE slug = $1 AND browser_hash = $3) AS same_browser
+        """,
+        slug,
+        answers_hash,
+        browser_hash,
+        hours * 3600,
+    )
+    assert row is not None  # two EXISTS: always one row
+    return bool(row["same_answers"]), bool(row["same_browser"])

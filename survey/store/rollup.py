@@ -1,4 +1,5 @@
-"""The report_rollup table: sufficient statistics folded per day, version and source."""
+"""The report_rollup table: sufficient statistics folded per day, version, source and quality
+(clean: no quality flag)."""
 
 from __future__ import annotations
 
@@ -21,53 +22,57 @@ rel_size AS (SELECT dim, count(*) AS k FROM rel GROUP BY dim),
 -- sorts them, and their raw values. Everything below works within one response's row, so the
 -- plan stays linear in the responses whatever the planner guesses about these CTEs.
 xc AS (
-    SELECT r.id, r.version, r.day, r.source, rel.dim,
+    SELECT r.id, r.version, r.day, r.source, r.clean, rel.dim,
            array_agg(rel.item ORDER BY rel.item COLLATE "C") AS items,
            array_agg((r.answers ->> rel.item)::float8 ORDER BY rel.item COLLATE "C") AS vals
       FROM r JOIN rel ON jsonb_typeof(r.answers -> rel.item) = 'number'
-     GROUP BY r.id, r.version, r.day, r.source, rel.dim
+     GROUP BY r.id, r.version, r.day, r.source, r.clean, rel.dim
     HAVING count(*) = (SELECT k FROM rel_size WHERE rel_size.dim = rel.dim)
 ),
 dv AS (
-    SELECT r.id, r.version, r.day, r.source, d.key AS dim, (d.value #>> '{}')::float8 AS s
+    SELECT r.id, r.version, r.day, r.source, r.clean, d.key AS dim, (d.value #>> '{}')::float8 AS s
       FROM r, jsonb_each(r.dimensions) d
      WHERE jsonb_typeof(d.value) = 'number'
 ),
-kv (version, day, source, key, value) AS (
-    SELECT version, day, source, ARRAY['n'], 1::float8 FROM r
+kv (version, day, source, clean, key, value) AS (
+    SELECT version, day, source, clean, ARRAY['n'], 1::float8 FROM r
     UNION ALL
-    SELECT version, day, source, ARRAY['t', day::text], 1 FROM r
+    SELECT version, day, source, clean, ARRAY['q', f], 1 FROM r, unnest(r.flags) AS f
     UNION ALL
-    SELECT version, day, source, ARRAY['ver', version], 1 FROM r
+    SELECT version, day, source, clean, ARRAY['qt', day::text, f], 1 FROM r, unnest(r.flags) AS f
     UNION ALL
-    SELECT version, day, source, ARRAY['scored'], 1 FROM r WHERE complete
+    SELECT version, day, source, clean, ARRAY['t', day::text], 1 FROM r
     UNION ALL
-    SELECT version, day, source, ARRAY['p', profile], 1 FROM r WHERE profile IS NOT NULL
+    SELECT version, day, source, clean, ARRAY['ver', version], 1 FROM r
     UNION ALL
-    SELECT version, day, source, ARRAY['i', round(index_score::numeric, 4)::text], 1
+    SELECT version, day, source, clean, ARRAY['scored'], 1 FROM r WHERE complete
+    UNION ALL
+    SELECT version, day, source, clean, ARRAY['p', profile], 1 FROM r WHERE profile IS NOT NULL
+    UNION ALL
+    SELECT version, day, source, clean, ARRAY['i', round(index_score::numeric, 4)::text], 1
       FROM r WHERE complete
     UNION ALL
-    SELECT r.version, r.day, r.source, ARRAY['v', a.key, a.value #>> '{}'], 1
+    SELECT r.version, r.day, r.source, r.clean, ARRAY['v', a.key, a.value #>> '{}'], 1
       FROM r, jsonb_each(r.answers) a
      WHERE a.key = ANY(${counted}::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
     UNION ALL
-    SELECT r.version, r.day, r.source, ARRAY['v', a.key, e.value], 1
+    SELECT r.version, r.day, r.source, r.clean, ARRAY['v', a.key, e.value], 1
       FROM r, jsonb_each(r.answers) a, jsonb_array_elements_text(a.value) e
      WHERE a.key = ANY(${multi}::text[]) AND jsonb_typeof(a.value) = 'array'
     UNION ALL
-    SELECT version, day, source, ARRAY['d', dim, round(s::numeric, 4)::text], 1 FROM dv
+    SELECT version, day, source, clean, ARRAY['d', dim, round(s::numeric, 4)::text], 1 FROM dv
     UNION ALL
-    SELECT version, day, source, ARRAY['r', dim], 1 FROM xc
+    SELECT version, day, source, clean, ARRAY['r', dim], 1 FROM xc
     UNION ALL
-    SELECT xc.version, xc.day, xc.source, ARRAY['r', xc.dim, u.item], u.v
+    SELECT xc.version, xc.day, xc.source, xc.clean, ARRAY['r', xc.dim, u.item], u.v
       FROM xc, unnest(xc.items, xc.vals) AS u(item, v)
     UNION ALL
-    SELECT xc.version, xc.day, xc.source, ARRAY['r', xc.dim, xc.items[i], xc.items[j]],
+    SELECT xc.version, xc.day, xc.source, xc.clean, ARRAY['r', xc.dim, xc.items[i], xc.items[j]],
            xc.vals[i] * xc.vals[j]
       FROM xc, generate_series(1, cardinality(xc.items)) AS i,
            generate_series(i, cardinality(xc.items)) AS j
     UNION ALL
-    SELECT r.version, r.day, r.source, ARRAY['c', p.a, p.b, t.k], t.val
+    SELECT r.version, r.day, r.source, r.clean, ARRAY['c', p.a, p.b, t.k], t.val
       FROM r
      CROSS JOIN LATERAL (
          SELECT a.key AS a, b.key AS b,
@@ -79,13 +84,14 @@ kv (version, day, source, key, value) AS (
      CROSS JOIN LATERAL (VALUES ('n', 1::float8), ('a', p.sa), ('b', p.sb), ('aa', p.sa * p.sa),
                                 ('bb', p.sb * p.sb), ('ab', p.sa * p.sb)) AS t(k, val)
     UNION ALL
-    SELECT r.version, r.day, r.source, ARRAY['g', a.key, a.value #>> '{}', t.k], t.val
+    SELECT r.version, r.day, r.source, r.clean, ARRAY['g', a.key, a.value #>> '{}', t.k], t.val
       FROM r, jsonb_each(r.answers) a
      CROSS JOIN LATERAL (VALUES ('n', 1::float8), ('scored', r.complete::int::float8),
                                 ('isum', coalesce(r.index_score, 0))) AS t(k, val)
      WHERE a.key = ANY(${segments}::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
     UNION ALL
-    SELECT r.version, r.day, r.source, ARRAY['g', a.key, a.value #>> '{}', 'p', r.profile], 1
+    SELECT r.version, r.day, r.source, r.clean,
+           ARRAY['g', a.key, a.value #>> '{}', 'p', r.profile], 1
       FROM r, jsonb_each(r.answers) a
      WHERE a.key = ANY(${segments}::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
        AND r.profile IS NOT NULL
@@ -94,7 +100,7 @@ kv (version, day, source, key, value) AS (
 
 ROW_COLUMNS = """
     id, version, (created_at AT TIME ZONE 'UTC')::date AS day, source, answers, dimensions,
-    index_score, profile, complete
+    index_score, profile, complete, flags, cardinality(flags) = 0 AS clean
 """
 
 
@@ -180,11 +186,11 @@ async def update_report_rollup(
             r AS (SELECT * FROM moved),
             {contributions(3)},
             upsert AS (
-                INSERT INTO report_rollup AS t (slug, version, day, source, key, value)
-                SELECT $1, version, day, source, key, sum(value)
+                INSERT INTO report_rollup AS t (slug, version, day, source, clean, key, value)
+                SELECT $1, version, day, source, clean, key, sum(value)
                   FROM kv
-                 GROUP BY version, day, source, key
-                ON CONFLICT (slug, day, version, source, key)
+                 GROUP BY version, day, source, clean, key
+                ON CONFLICT (slug, day, version, source, clean, key)
                 DO UPDATE SET value = t.value + excluded.value
             )
             SELECT count(*) FROM moved
@@ -233,13 +239,13 @@ async def add_to_report_rollup(
         )
     await conn.execute(
         """
-        INSERT INTO report_rollup AS t (slug, version, day, source, key, value)
-        SELECT $1, e ->> 0, (e ->> 1)::date, e ->> 2,
-               ARRAY(SELECT k FROM jsonb_array_elements_text(e -> 3) WITH ORDINALITY AS p(k, n)
+        INSERT INTO report_rollup AS t (slug, version, day, source, clean, key, value)
+        SELECT $1, e ->> 0, (e ->> 1)::date, e ->> 2, (e -> 3)::boolean,
+               ARRAY(SELECT k FROM jsonb_array_elements_text(e -> 4) WITH ORDINALITY AS p(k, n)
                       ORDER BY n),
-               (e ->> 4)::float8
+               (e ->> 5)::float8
           FROM jsonb_array_elements($2::jsonb) AS e
-        ON CONFLICT (slug, day, version, source, key)
+        ON CONFLICT (slug, day, version, source, clean, key)
         DO UPDATE SET value = t.value + excluded.value
         """,
         slug,
@@ -259,7 +265,29 @@ async def update_report_rollup_all(conn: db.Connection, slug: str, shape: Report
 async def select_report_sums(
     conn: db.Connection, slug: str, shape: ReportShape, where: ReportFilter
 ) -> dict[tuple[str, ...], float]:
-    """Every sufficient statistic for the responses `where` selects, summed over them.
+    """Every sufficient statistic for the responses `where` selects, summed over them."""
+    clean, flagged = await select_report_sums_by_quality(conn, slug, shape, where)
+    return selected_sums(clean, flagged, where.clean)
+
+
+def selected_sums(
+    clean: dict[tuple[str, ...], float], flagged: dict[tuple[str, ...], float], want: bool | None
+) -> dict[tuple[str, ...], float]:
+    """The clean sums, the flagged ones, or (want None) both added."""
+    if want is not None:
+        return clean if want else flagged
+    both = dict(clean)
+    for key, value in flagged.items():
+        both[key] = both.get(key, 0.0) + value
+    return both
+
+
+async def select_report_sums_by_quality(
+    conn: db.Connection, slug: str, shape: ReportShape, where: ReportFilter
+) -> tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], float]]:
+    """The sums for the responses `where` selects, whatever their quality, apart: those
+    without a quality flag and those with one. One scan gives both, so that a report of the
+    clean responses can say what it left out.
 
     Without segment filters it adds the folded rollup to the rows not yet folded; with them it
     reads the matching rows (the rollup is not broken down by every segment combination).
@@ -281,11 +309,11 @@ async def select_report_sums(
                )
         ),
         {contributions(8)}
-        SELECT key, sum(value) AS value
+        SELECT clean, key, sum(value) AS value
           FROM (
-              SELECT key, value FROM kv
+              SELECT clean, key, value FROM kv
               UNION ALL
-              SELECT key, value
+              SELECT clean, key, value
                 FROM report_rollup
                WHERE slug = $1
                  AND cardinality($6::text[]) = 0
@@ -294,7 +322,7 @@ async def select_report_sums(
                  AND ($4::text IS NULL OR version = $4)
                  AND source = ANY($5::text[])
           ) AS sums
-         GROUP BY key
+         GROUP BY clean, key
         """,
         slug,
         where.from_day,
@@ -305,7 +333,12 @@ async def select_report_sums(
         [value for _, value in where.segments],
         *shape_args(shape),
     )
-    return {tuple(row["key"]): row["value"] for row in rows if row["value"] != 0}
+    clean: dict[tuple[str, ...], float] = {}
+    flagged: dict[tuple[str, ...], float] = {}
+    for row in rows:
+        if row["value"] != 0:
+            (clean if row["clean"] else flagged)[tuple(row["key"])] = row["value"]
+    return clean, flagged
 
 
 async def subtract_response(conn: db.Connection, response_id: object, slug: str) -> None:
@@ -316,14 +349,32 @@ async def subtract_response(conn: db.Connection, response_id: object, slug: str)
         f"""
         WITH r AS (SELECT {ROW_COLUMNS} FROM response WHERE id = $1),
         {contributions(3)}
-        INSERT INTO report_rollup AS t (slug, version, day, source, key, value)
-        SELECT $2, version, day, source, key, -sum(value)
+        INSERT INTO report_rollup AS t (slug, version, day, source, clean, key, value)
+        SELECT $2, version, day, source, clean, key, -sum(value)
           FROM kv
-         GROUP BY version, day, source, key
-        ON CONFLICT (slug, day, version, source, key)
+         GROUP BY version, day, source, clean, key
+        ON CONFLICT (slug, day, version, source, clean, key)
         DO UPDATE SET value = t.value + excluded.value
         """,
         response_id,
         slug,
         *shape_args(msgspec.convert(shape, ReportShape)),
     )
+
+
+async def select_pair_sums(
+    conn: db.Connection, slug: str, version: str
+) -> dict[tuple[str, ...], float]:
+    """The dimension pairs' sums (`c` keys) over the folded clean responses to one version:
+    the outlier check's norms. Folded rows only, so that it never folds or reads responses."""
+    rows = await conn.fetch(
+        """
+        SELECT key, sum(value) AS value
+          FROM report_rollup
+         WHERE slug = $1 AND version = $2 AND clean AND key[1] = 'c'
+         GROUP BY key
+        """,
+        slug,
+        version,
+    )
+    return {tuple(row["key"]): row["value"] for row in rows}

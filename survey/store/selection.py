@@ -31,6 +31,8 @@ def where_sql(slug: str, where: ReportFilter, alias: str = "") -> tuple[str, lis
     if where.version is not None:
         args.append(where.version)
         conditions.append(f"{r}version = ${len(args)}")
+    if where.clean is not None:
+        conditions.append(f"cardinality({r}flags) {'=' if where.clean else '>'} 0")
     for item, value in where.segments:
         args += [item, value]
         conditions.append(f"{r}answers ->> ${len(args) - 1} = ${len(args)}")

@@ -67,6 +67,12 @@ def describe(filters: stats.Filters) -> list[str]:
         if filters.include_demo
         else "Excluding synthetic demo responses"
     )
+    parts.append(
+        {
+            "clean": "Responses without quality flags only",
+            "flagged": "Responses with quality flags only",
+        }.get(filters.quality, "Every response, flagged or not")
+    )
     parts.extend(f"{item} = {value}" for item, value in filters.segments.items())
     return parts
 
@@ -227,6 +233,8 @@ def _params(request: Request[Any, Any, Any], loaded: Loaded) -> dict[str, str]:
     (`version=` with no value: every version), so versions are never mixed unawares."""
     params = dict(request.query_params)
     params.setdefault("version", loaded.version)
+    # The researcher sees the responses without quality flags unless she asks for others.
+    params.setdefault("quality", "clean")
     return params
 
 

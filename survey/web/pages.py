@@ -8,6 +8,7 @@ flow, and render a template; errors raised here reach survey.web.errors, which r
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from survey.config import Settings
-from survey.core import display, scoring
+from survey.core import display, quality, scoring, tokens
 from survey.core.charts import dimension_chart, dimension_views, number_text
 from survey.core.model import Answer, Loaded
 from survey.core.submission import Submission
@@ -47,6 +48,52 @@ FormData = Annotated[dict[str, str | list[str]], Body(media_type=RequestEncoding
 NO_RESULT = "This result was not found, or its answers have been deleted."
 
 
+# The form's signed issue time, its honeypot, and the browser cookie (quality flags).
+STAMP, HONEYPOT = "_t", "_website"
+BROWSER_COOKIE = "survey_browser"
+BROWSER_DAYS = 365
+
+
+def _with_browser(request: Request[Any, Any, Any], page: Template) -> Template:
+    """Give a browser that has none a random id in an HttpOnly cookie: only its keyed hash is
+    stored with a response, to notice the same browser answering again."""
+    if BROWSER_COOKIE not in request.cookies:
+        page.set_cookie(
+            BROWSER_COOKIE,
+            tokens.new_browser_id(),
+            max_age=BROWSER_DAYS * 86400,
+            path="/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+    return page
+
+
+def _browser(state: State, request: Request[Any, Any, Any]) -> bytes | None:
+    browser_id = request.cookies.get(BROWSER_COOKIE)
+    return tokens.browser_hash(state.settings.secret, browser_id) if browser_id else None
+
+
+def _signals(
+    state: State, slug: str, data: Mapping[str, str | list[str]], before: Draft | None = None
+) -> quality.Signals:
+    """How this form (or page) was filled in, added to the pages before it."""
+    stamp = data.get(STAMP)
+    seconds = tokens.stamp_seconds(
+        state.settings.secret, slug, stamp if isinstance(stamp, str) else "", time.time()
+    )
+    if before is None:
+        return quality.Signals(
+            seconds=seconds, signed=seconds is not None, honeypot=bool(data.get(HONEYPOT))
+        )
+    return quality.Signals(
+        seconds=before.seconds + (seconds or 0.0),
+        signed=seconds is not None and not before.unsigned,
+        honeypot=bool(data.get(HONEYPOT)) or before.honeypot,
+    )
+
+
 def _form_page(
     loaded: Loaded,
     form: Mapping[str, str | list[str]],
@@ -58,9 +105,17 @@ def _form_page(
     known: Mapping[str, Answer] | None = None,
     seed: int | None = None,
     resume: str | None = None,
+    secret: str,
 ) -> Template:
-    """The form, or with `paging: section` one page of it (`known`: the answers so far)."""
+    """The form, or with `paging: section` one page of it (`known`: the answers so far). It
+    carries the time it was given out, signed; a form sent back with a problem keeps its own."""
     q = loaded.definition
+    sent = form.get(STAMP)
+    stamp = (
+        sent
+        if isinstance(sent, str) and sent
+        else tokens.form_stamp(secret, q.slug, int(time.time()))
+    )
     if token is None:
         # A respondent's own order of the randomised sections, kept when the form comes back.
         seed = order_seed(form) if ORDER in form else secrets.randbelow(2**31)
@@ -95,6 +150,7 @@ def _form_page(
             "token": token,
             "resume": resume,
             "action": f"/d/{token}/{page}" if token else f"/q/{q.slug}",
+            "stamp": stamp,
             # Mark whichever kind of question is rarer: "(required)" or "(optional)".
             "mark_required": 2 * sum(item.required for item in q.items) < len(q.items),
             "values": form_values(q, form),
@@ -130,10 +186,13 @@ async def _page_post(
     token: str | None,
     saved: Mapping[str, Answer],
     seed: int | None,
+    before: Draft | None = None,
+    browser: bytes | None = None,
 ) -> Response[Any]:
     """A page sent: Back keeps its answers and goes back; Next checks them, keeps them and goes
     on, or from the last page submits the whole response."""
     q = loaded.definition
+    signals = _signals(state, q.slug, data, before)
     days = state.settings.draft_days
     items = display.page_items(q, page, saved)
     answers = paging.merged(saved, items, submission_from_form(q, data).answers)
@@ -141,7 +200,15 @@ async def _page_post(
     def again(errors: list[FieldError]) -> Template:
         fields = {**_as_form(answers), **{k: v for k, v in data.items() if k.startswith("_")}}
         return _form_page(
-            loaded, fields, errors, 422, page=page, token=token, known=answers, seed=seed
+            loaded,
+            fields,
+            errors,
+            422,
+            page=page,
+            token=token,
+            known=answers,
+            seed=seed,
+            secret=state.settings.secret,
         )
 
     problems = scoring.validate_page(q, answers, items)
@@ -149,7 +216,7 @@ async def _page_post(
         # Back keeps what would be accepted; an answer with a problem is not stored half-checked.
         answers = paging.without(answers, problems)
         back = display.previous_page(q, page, answers)
-        await paging.save(db, token, loaded, answers, back, seed, days)
+        await paging.save(db, token, loaded, answers, back, seed, days, signals)
         return Redirect(f"/d/{token}/{back}", status_code=303)
     if problems:
         return again(field_errors(q, problems))
@@ -166,6 +233,8 @@ async def _page_post(
                 submission,
                 secret=state.settings.secret,
                 item_order=display.item_order(q, seed, answers),
+                signals=signals,
+                browser_hash=browser,
             )
         except InvalidSubmission as exc:
             return again(field_errors(q, exc.problems))
@@ -175,7 +244,7 @@ async def _page_post(
         return Redirect(receipt.result_url, status_code=303)
     first_save = token is None
     token = token or paging.new_token()
-    await paging.save(db, token, loaded, answers, after, seed, days)
+    await paging.save(db, token, loaded, answers, after, seed, days, signals)
     return Redirect(f"/d/{token}/{after}" + ("?saved=1" if first_save else ""), status_code=303)
 
 
@@ -196,18 +265,32 @@ async def index(state: State) -> Template:
 
 
 @get("/q/{slug:str}")
-async def show_form(state: State, slug: FromPath[str]) -> Template:
-    return _form_page(http.questionnaire(state, slug, NO_SURVEY), {}, [])
+async def show_form(state: State, request: Request[Any, Any, Any], slug: FromPath[str]) -> Template:
+    loaded = http.questionnaire(state, slug, NO_SURVEY)
+    page = _form_page(loaded, {}, [], secret=state.settings.secret)
+    return _with_browser(request, page)
 
 
 @post("/q/{slug:str}", status_code=303, opt={"submission": "web"})
-async def submit_form(state: State, db: Db, slug: FromPath[str], data: FormData) -> Response[Any]:
+async def submit_form(
+    state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str], data: FormData
+) -> Response[Any]:
     """Score and store the answers, then show the result; on a problem, the form again. With
     `paging: section`, the first page: kept as a draft, on to the next page."""
     loaded = http.questionnaire(state, slug, NO_SURVEY)
     if display.paged(loaded.definition):
         seed = order_seed(data) if display.randomized(loaded.definition) else None
-        return await _page_post(state, db, loaded, data, page=0, token=None, saved={}, seed=seed)
+        return await _page_post(
+            state,
+            db,
+            loaded,
+            data,
+            page=0,
+            token=None,
+            saved={},
+            seed=seed,
+            browser=_browser(state, request),
+        )
     submission = submission_from_form(loaded.definition, data)
     try:
         async with db.transaction():
@@ -220,10 +303,12 @@ async def submit_form(state: State, db: Db, slug: FromPath[str], data: FormData)
                 item_order=display.item_order(
                     loaded.definition, order_seed(data), submission.answers
                 ),
+                signals=_signals(state, slug, data),
+                browser_hash=_browser(state, request),
             )
     except InvalidSubmission as exc:
         errors = field_errors(loaded.definition, exc.problems)
-        return _form_page(loaded, data, errors, status_code=422)
+        return _form_page(loaded, data, errors, status_code=422, secret=state.settings.secret)
     return Redirect(receipt.result_url, status_code=303)
 
 
@@ -286,12 +371,18 @@ async def show_page(
         known=draft.answers,
         seed=draft.item_seed,
         resume=link,
+        secret=state.settings.secret,
     )
 
 
 @post("/d/{token:str}/{page:int}", status_code=303, opt={"submission": "web"})
 async def submit_page(
-    state: State, db: Db, token: FromPath[str], page: FromPath[int], data: FormData
+    state: State,
+    db: Db,
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    page: FromPath[int],
+    data: FormData,
 ) -> Response[Any]:
     """A page sent back: kept, and on to the next page (or back, or to the result)."""
     loaded, draft = await _draft(state, db, token)
@@ -300,7 +391,16 @@ async def submit_page(
     if page > draft.page:
         return Redirect(f"/d/{token}/{draft.page}", status_code=303)
     return await _page_post(
-        state, db, loaded, data, page=page, token=token, saved=draft.answers, seed=draft.item_seed
+        state,
+        db,
+        loaded,
+        data,
+        page=page,
+        token=token,
+        saved=draft.answers,
+        seed=draft.item_seed,
+        before=draft,
+        browser=_browser(state, request),
     )
 
 

@@ -97,9 +97,11 @@ def times(rng: random.Random, n: int) -> list[datetime]:
 
 async def rollup_of(conn: asyncpg.Connection, slug: str) -> dict[tuple[Any, ...], float]:
     rows = await conn.fetch(
-        "SELECT version, day, source, key, value FROM report_rollup WHERE slug = $1", slug
+        "SELECT version, day, source, clean, key, value FROM report_rollup WHERE slug = $1", slug
     )
-    return {(r["version"], r["day"], r["source"], *r["key"]): r["value"] for r in rows}
+    return {
+        (r["version"], r["day"], r["source"], r["clean"], *r["key"]): r["value"] for r in rows
+    }
 
 
 async def fold_in_sql(conn: asyncpg.Connection, loaded: Loaded) -> dict[tuple[Any, ...], float]:
@@ -243,7 +245,7 @@ async def test_an_import_leaves_nothing_to_fold_and_the_same_report(conn, questi
     assert summary.accepted == 1200
     assert await conn.fetchval("SELECT count(*) FROM response WHERE NOT folded") == 0
     python = await rollup_of(conn, "connector")
-    assert sum(v for k, v in python.items() if k[3:] == ("n",)) == 1200
+    assert sum(v for k, v in python.items() if k[4:] == ("n",)) == 1200
     assert_same_sums(python, await fold_in_sql(conn, loaded))
 
 

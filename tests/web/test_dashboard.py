@@ -346,7 +346,9 @@ def test_a_researcher_logs_in_filters_and_opens_the_downloaded_report_offline(
     # (the current one, by default) is named.
     page.get_by_role("combobox", name="Which industry do you work in?").select_option("Technology")
     page.get_by_role("button", name="Apply filters").click()
-    expect(page).to_have_url(re.compile(r"\?version=[0-9a-f]{12}&industry=Technology$"))
+    expect(page).to_have_url(
+        re.compile(r"\?version=[0-9a-f]{12}&industry=Technology&quality=clean$")
+    )
     expect_charts_drawn(page, count)
     total = int(page.locator(".stats dd").first.inner_text())
     assert 0 < total < RESPONSES
@@ -357,7 +359,7 @@ def test_a_researcher_logs_in_filters_and_opens_the_downloaded_report_offline(
     download = info.value
     assert re.fullmatch(r"connector-report-\d{8}-\d{4}\.html", download.suggested_filename)
     query = parse_qs(urlsplit(download.url).query)
-    assert query.pop("industry") == ["Technology"] and list(query) == ["version"]
+    assert query.pop("industry") == ["Technology"] and list(query) == ["version", "quality"]
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     context.close()
@@ -400,7 +402,7 @@ def test_the_filters_work_without_javascript(
         "href",
         re.compile(
             r"^/reports/connector/report\.html\?from=2000-01-01&version=[0-9a-f]{12}"
-            r"&include_demo=true$"
+            r"&include_demo=true&quality=clean$"
         ),
     )
     context.close()
@@ -436,4 +438,14 @@ async def test_the_dashboard_shows_the_current_version_unless_asked_and_says_whe
     assert '<option value="all" selected>All versions</option>' in every.text
     assert "report.html?version=all" in every.text  # the downloads cover every version too
     assert 'id="mixed-versions"' in every.text and "mix 2 questionnaire versions" in every.text
-    assert f"{RESPONSES + 5}</dd>" in every.text
+    # The same answers three times: the second and third are flagged as repeats, and the
+    # dashboard counts the responses without flags unless asked, saying what it left out.
+    assert f"{RESPONSES + 3}</dd>" in every.text
+    assert "2 of" in every.text and "2 repeat answers" in every.text
+    flagged_too = await client.get(
+        "/reports/connector",
+        params={"version": "all", "quality": "all"},
+        headers=bearer(tokens["reports"]),
+    )
+    assert f"{RESPONSES + 5}</dd>" in flagged_too.text
+    assert 'id="quality-left-out"' not in flagged_too.text
