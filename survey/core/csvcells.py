@@ -56,14 +56,29 @@ def neutralise(cell: str) -> str:
     return cell
 
 
+# The quality flags (space-separated names), then the values they were decided on: the
+# measures' names as core.quality.assess stores them, each a number or empty.
+QUALITY_MEASURES = (
+    "seconds",
+    "longstring",
+    "irv",
+    "reversed_gap",
+    "attention_failed",
+    "mahalanobis",
+)
+QUALITY_COLUMNS = ("quality_flags", *(f"quality.{m}" for m in QUALITY_MEASURES))
+
+
 def csv_header(q: Questionnaire) -> list[str]:
-    """Fixed columns, then `score.<dimension>` and `answer.<item>` in questionnaire order, and
-    `item_order` (the ids in the order shown, space-separated) when a section randomises."""
+    """Fixed columns, then `score.<dimension>` and `answer.<item>` in questionnaire order,
+    `item_order` (the ids in the order shown, space-separated) when a section randomises, and
+    the quality columns."""
     return [
         *FIXED_COLUMNS,
         *(f"score.{d.id}" for d in q.dimensions),
         *(f"answer.{i.id}" for i in q.items),
         *(["item_order"] if randomized(q) else []),
+        *QUALITY_COLUMNS,
     ]
 
 

@@ -52,6 +52,8 @@ class ExportedResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     dimensions: msgspec.Raw  # the stored JSON, passed through without decoding
     answers: msgspec.Raw
     item_order: msgspec.Raw | None = None
+    quality_flags: list[str]
+    quality: msgspec.Raw | None  # the values the flags were decided on
 
 
 def jsonl_chunk(rows: Iterable[asyncpg.Record]) -> bytes:
@@ -69,6 +71,8 @@ def jsonl_chunk(rows: Iterable[asyncpg.Record]) -> bytes:
                 dimensions=msgspec.Raw(row["dimensions"]),
                 answers=msgspec.Raw(row["answers"]),
                 item_order=None if row["item_order"] is None else msgspec.Raw(row["item_order"]),
+                quality_flags=row["flags"],
+                quality=None if row["quality"] is None else msgspec.Raw(row["quality"]),
             )
             for row in rows
         ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from survey.core.csvcells import NEUTRALISE_PATTERN, Cell
+from survey.core.csvcells import NEUTRALISE_PATTERN, QUALITY_MEASURES, Cell
 from survey.core.filters import ReportFilter
 from survey.store import db, selection
 from survey.store.versions import select_definitions
@@ -45,7 +45,7 @@ async def select_export_batches(
             f"""
             SELECT id::text AS id, created_at, version, source, complete, profile, index_score,
                    dimensions::text AS dimensions, answers::text AS answers, quote_consent,
-                   item_order::text AS item_order
+                   item_order::text AS item_order, flags, quality::text AS quality
               FROM response
              WHERE {condition}
              ORDER BY created_at
@@ -158,6 +158,11 @@ def _export_query(
     if with_order:
         # Item ids only: no separator or formula character can occur in one.
         cells.append("array_to_string(ARRAY(SELECT jsonb_array_elements_text(item_order)), ' ')")
+    # Flag names and measured numbers: no separator or formula character can occur in them.
+    cells.append("array_to_string(flags, ' ')")
+    for measure in QUALITY_MEASURES:
+        args.append(measure)
+        cells.append(f"quality ->> ${len(args)}::text")
     query = f"""
         SELECT id,
                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),

@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 import pytest
 
+from survey.core import csvcells
 from survey.core.csvcells import FORMULA_START, Cell, answer_cells, neutralise
 from survey.core.filters import ReportFilter
 from survey.core.model import Loaded, Questionnaire
@@ -70,7 +71,8 @@ async def export(conn, loaded: Loaded, answers: list[tuple[str, Cell]]) -> dict[
     )
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode(), newline="")))
     assert len(rows) == count
-    return {row[0]: row[8:] for row in rows}
+    # The answer cells: after the fixed columns, before the quality columns.
+    return {row[0]: row[8 : -len(csvcells.QUALITY_COLUMNS)] for row in rows}
 
 
 async def insert(conn, loaded: Loaded, answers: dict[str, object]) -> str:

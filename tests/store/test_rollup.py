@@ -99,9 +99,7 @@ async def rollup_of(conn: asyncpg.Connection, slug: str) -> dict[tuple[Any, ...]
     rows = await conn.fetch(
         "SELECT version, day, source, clean, key, value FROM report_rollup WHERE slug = $1", slug
     )
-    return {
-        (r["version"], r["day"], r["source"], r["clean"], *r["key"]): r["value"] for r in rows
-    }
+    return {(r["version"], r["day"], r["source"], r["clean"], *r["key"]): r["value"] for r in rows}
 
 
 async def fold_in_sql(conn: asyncpg.Connection, loaded: Loaded) -> dict[tuple[Any, ...], float]:

@@ -83,7 +83,17 @@ def test_the_csv_header_names_every_dimension_and_item_in_questionnaire_order(qu
 
     assert header[:8] == csvcells.FIXED_COLUMNS
     assert header[8 : 8 + len(q.dimensions)] == [f"score.{d.id}" for d in q.dimensions]
-    assert header[8 + len(q.dimensions) :] == [f"answer.{i.id}" for i in q.items]
+    answers = header[8 + len(q.dimensions) : -len(csvcells.QUALITY_COLUMNS)]
+    assert answers == [f"answer.{i.id}" for i in q.items]
+    assert header[-len(csvcells.QUALITY_COLUMNS) :] == [
+        "quality_flags",
+        "quality.seconds",
+        "quality.longstring",
+        "quality.irv",
+        "quality.reversed_gap",
+        "quality.attention_failed",
+        "quality.mahalanobis",
+    ]
 
 
 # --- content --------------------------------------------------------------------------------------
@@ -168,7 +178,12 @@ async def test_jsonl_export_holds_the_stored_answers_and_scores_exactly(
         "quote_consent": False,
         "dimensions": row["dimensions"],
         "answers": answers,
+        # Every likert item answered 3 (connector_answers): flagged, with the measures.
+        "quality_flags": row["flags"],
+        "quality": row["quality"],
     }
+    assert line["quality_flags"] == ["straightlining"]
+    assert line["quality"]["longstring"] == len(q.likert_items())
     assert datetime.fromisoformat(line["created_at"]) == row["created_at"]
 
 
@@ -621,7 +636,7 @@ async def test_the_order_a_randomised_section_was_shown_in_is_exported(
 
     csv_export = await client.get(CSV.format(slug="conditional"), headers=bearer(secret))
     rows = parse_csv(csv_export.text)
-    assert list(rows[0])[-1] == "item_order"
+    assert list(rows[0])[-1 - len(csvcells.QUALITY_COLUMNS)] == "item_order"
     assert [r["item_order"] for r in rows] == [" ".join(order), ""]
     jsonl = await client.get(JSONL.format(slug="conditional"), headers=bearer(secret))
     lines = parse_jsonl(jsonl.text)
