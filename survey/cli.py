@@ -32,6 +32,7 @@ from survey.errors import (
     QuestionnaireError,
     TokenExists,
 )
+from survey.flows import quality as flows_quality
 from survey.flows.report import load_report
 from survey.flows.researchers import create_token
 from survey.store import db, exports, migrate, researchers
@@ -451,6 +452,31 @@ def report(slug: str, out: str, filter_params: dict[str, str]) -> None:
     click.echo(
         f"wrote {out}: {built.counts.total} responses, {len(built.quotes)} quotes, "
         f"generated {built.generated_at:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+@main.command()
+@click.argument("slug")
+@click.option(
+    "--recompute",
+    is_flag=True,
+    required=True,
+    help="Flag every stored response again with the questionnaire's current rules.",
+)
+@JSON_OPTION
+def quality(slug: str, recompute: bool, as_json: bool) -> None:
+    """Flag every stored response to SLUG again with the current `quality` rules and norms,
+    and rebuild its report sums to follow. Reports and deletions of SLUG wait until it ends."""
+    settings = settings_from_env()
+    loaded = _served(settings, slug)
+    done = on_database(lambda conn: flows_quality.recompute(conn, loaded))
+    if as_json:
+        echo_json(done)
+        return
+    reasons = ", ".join(f"{flag} {n}" for flag, n in sorted(done.by_flag.items())) or "none"
+    click.echo(
+        f"{done.slug}: {done.responses} responses checked, {done.changed} changed; "
+        f"{done.flagged} flagged now ({reasons})"
     )
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Mapping
 
 import msgspec
 
 from survey.core import quality
-from survey.core.model import Answer, Loaded
-from survey.store import db, responses, rollup
+from survey.core.model import Answer, Loaded, Profile, Questionnaire, Score
+from survey.core.sums import Folder, rows_of, shape_of
+from survey.store import db, responses, rollup, versions
 
 # How long a process keeps a questionnaire's norms for the outlier check before reading them
 # again: they move slowly, and reading them costs a query on the submit path.
@@ -28,9 +30,7 @@ async def norms_for(conn: db.Connection, loaded: Loaded) -> quality.Norms | None
         return cached[1]
     q = loaded.definition
     sums = await rollup.select_pair_sums(conn, q.slug, loaded.version)
-    norms = quality.norms_from([d.id for d in q.dimensions], sums)
-    if norms is not None and norms.n < q.quality.min_norm:
-        norms = None
+    norms = _usable(quality.norms_from([d.id for d in q.dimensions], sums), q.quality.min_norm)
     _norms[key] = (now + NORMS_SECONDS, norms)
     return norms
 
@@ -72,3 +72,117 @@ async def evaluate(
         norms=await norms_for(conn, loaded),
     )
     return Evaluated(assessed.flags, assessed.measures or None, digest)
+
+
+class Recomputed(msgspec.Struct, frozen=True, kw_only=True):
+    """What `survey quality --recompute` did to one questionnaire's responses."""
+
+    slug: str
+    responses: int
+    changed: int  # responses whose flags changed
+    flagged: int  # responses with a flag now
+    by_flag: dict[str, int]
+
+
+RECOMPUTE_BATCH = 5_000
+
+
+async def recompute(conn: db.Connection, loaded: Loaded) -> Recomputed:
+    """Flag every stored response to `loaded`'s questionnaire again with its current rules
+    and norms, and rebuild the report sums to follow, in one transaction.
+
+    Each response is judged against its own version's items and the current `quality` block.
+    What a stored response cannot show again keeps its flag: `unsigned` and `honeypot` were
+    seen on the form, and are not stored otherwise. The rollup's lock is held throughout, so
+    reports and deletions of this questionnaire wait until it is done.
+    """
+    q = loaded.definition
+    rules = q.quality
+    shape = shape_of(q)
+    folder = Folder(shape)
+    changes: list[tuple[object, list[str], bytes | None]] = []
+    unfolded: list[object] = []
+    by_flag: Counter[str] = Counter()
+    total = flagged = 0
+    async with conn.transaction():
+        await rollup.lock(conn, q.slug)
+        definitions = {
+            version: msgspec.structs.replace(
+                msgspec.convert(definition, Questionnaire), quality=rules
+            )
+            for version, definition in await versions.select_version_definitions(conn, q.slug)
+        }
+        norms = {
+            version: _usable(
+                quality.norms_from(
+                    [d.id for d in definition.dimensions],
+                    await rollup.select_pair_sums(conn, q.slug, version),
+                ),
+                rules.min_norm,
+            )
+            for version, definition in definitions.items()
+        }
+        async for rows in responses.select_for_quality(
+            conn, q.slug, rules.repeat_hours, RECOMPUTE_BATCH
+        ):
+            for row in rows:
+                definition = definitions[row["version"]]
+                kept = [f for f in row["flags"] if f in STICKY]
+                measures = row["quality"] or {}
+                signals = None
+                if "seconds" in measures:
+                    signals = quality.Signals(
+                        seconds=measures["seconds"],
+                        signed="unsigned" not in kept,
+                        honeypot="honeypot" in kept,
+                    )
+                assessed = quality.assess(
+                    definition,
+                    row["answers"],
+                    row["dimensions"],
+                    signals=signals,
+                    order=row["item_order"],
+                    earlier=quality.Earlier(
+                        same_answers=row["same_answers"], same_browser=row["same_browser"]
+                    ),
+                    norms=norms[row["version"]],
+                )
+                flags = list(dict.fromkeys([*kept, *assessed.flags]))
+                if flags != list(row["flags"]) or (assessed.measures or None) != row["quality"]:
+                    measures_json = (
+                        msgspec.json.encode(assessed.measures) if assessed.measures else None
+                    )
+                    changes.append((row["id"], flags, measures_json))
+                if not row["folded"]:
+                    unfolded.append(row["id"])
+                total += 1
+                flagged += bool(flags)
+                by_flag.update(flags)
+                profile = row["profile"]
+                folder.add(
+                    row["version"],
+                    row["created_at"],
+                    row["source"],
+                    row["answers"],
+                    Score(
+                        row["dimensions"],
+                        row["index_score"],
+                        Profile(id=profile, label=profile) if profile else None,
+                    ),
+                    flags,
+                )
+        await responses.update_quality(conn, changes)
+        await rollup.replace_report_rollup(conn, q.slug, shape, rows_of(folder.sums()))
+        # Those it summed; a response stored meanwhile stays for the next report to fold.
+        await responses.mark_folded(conn, unfolded)
+    return Recomputed(
+        slug=q.slug, responses=total, changed=len(changes), flagged=flagged, by_flag=dict(by_flag)
+    )
+
+
+# Flags decided from what only the form showed, which a stored response keeps.
+STICKY = ("unsigned", "honeypot")
+
+
+def _usable(norms: quality.Norms | None, min_norm: int) -> quality.Norms | None:
+    return norms if norms is not None and norms.n >= min_norm else None

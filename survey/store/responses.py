@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -307,3 +308,52 @@ async def select_earlier(
     )
     assert row is not None  # two EXISTS: always one row
     return bool(row["same_answers"]), bool(row["same_browser"])
+
+
+async def select_for_quality(
+    conn: db.Connection, slug: str, hours: float, size: int
+) -> AsyncGenerator[list[asyncpg.Record], None]:
+    """Every response to `slug` with what its quality flags are decided on, `size` at a time,
+    from a cursor (the caller's transaction): whether the same answers came within `hours`
+    before it, and whether its browser answered before."""
+    cursor = await conn.cursor(
+        """
+        SELECT r.id, r.version, r.created_at, r.source, r.answers, r.dimensions,
+               r.index_score, r.profile, r.item_order, r.flags, r.quality, r.folded,
+               r.answers_hash IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM response e
+                    WHERE e.slug = r.slug AND e.answers_hash = r.answers_hash
+                      AND e.created_at < r.created_at
+                      AND e.created_at > r.created_at - make_interval(secs => $2)
+               ) AS same_answers,
+               r.browser_hash IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM response e
+                    WHERE e.slug = r.slug AND e.browser_hash = r.browser_hash
+                      AND e.created_at < r.created_at
+               ) AS same_browser
+          FROM response r
+         WHERE r.slug = $1
+        """,
+        slug,
+        hours * 3600,
+    )
+    while rows := await cursor.fetch(size):
+        yield rows
+
+
+async def update_quality(
+    conn: db.Connection, changes: list[tuple[object, list[str], bytes | None]]
+) -> None:
+    """Store new flags and measures: (id, flags, measures as JSON or None) each."""
+    await conn.executemany(
+        "UPDATE response SET flags = $2, quality = $3::text::jsonb WHERE id = $1",
+        [
+            (id, flags, None if measures is None else measures.decode())
+            for id, flags, measures in changes
+        ],
+    )
+
+
+async def mark_folded(conn: db.Connection, ids: list[object]) -> None:
+    """Mark responses folded: their sums are in the rollup."""
+    await conn.execute("UPDATE response SET folded = true WHERE id = ANY($1::uuid[])", ids)

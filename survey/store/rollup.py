@@ -237,8 +237,13 @@ async def add_to_report_rollup(
             slug,
             msgspec.to_builtins(shape),
         )
-    await conn.execute(
-        """
+    await conn.execute(_INSERT_ROWS, slug, rows)
+    return True
+
+
+# Rows of sums computed in Python ([version, day, source, clean, key, value] as JSON) added
+# to the rollup.
+_INSERT_ROWS = """
         INSERT INTO report_rollup AS t (slug, version, day, source, clean, key, value)
         SELECT $1, e ->> 0, (e ->> 1)::date, e ->> 2, (e -> 3)::boolean,
                ARRAY(SELECT k FROM jsonb_array_elements_text(e -> 4) WITH ORDINALITY AS p(k, n)
@@ -247,11 +252,7 @@ async def add_to_report_rollup(
           FROM jsonb_array_elements($2::jsonb) AS e
         ON CONFLICT (slug, day, version, source, clean, key)
         DO UPDATE SET value = t.value + excluded.value
-        """,
-        slug,
-        rows,
-    )
-    return True
+        """
 
 
 async def update_report_rollup_all(conn: db.Connection, slug: str, shape: ReportShape) -> int:
@@ -378,3 +379,20 @@ async def select_pair_sums(
         version,
     )
     return {tuple(row["key"]): row["value"] for row in rows}
+
+
+async def replace_report_rollup(
+    conn: db.Connection, slug: str, shape: ReportShape, rows: list[list[object]]
+) -> None:
+    """Put sums computed in Python for every response read in place of the rollup of `slug`
+    (the caller holds the lock and marks the responses it summed as folded)."""
+    await conn.execute("DELETE FROM report_rollup WHERE slug = $1", slug)
+    await conn.execute(
+        """
+        INSERT INTO report_shape (slug, shape) VALUES ($1, $2)
+        ON CONFLICT (slug) DO UPDATE SET shape = excluded.shape
+        """,
+        slug,
+        msgspec.to_builtins(shape),
+    )
+    await conn.execute(_INSERT_ROWS, slug, rows)

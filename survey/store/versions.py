@@ -31,3 +31,15 @@ async def select_definitions(conn: db.Connection, slug: str) -> list[Any]:
         "SELECT definition FROM questionnaire_version WHERE slug = $1 ORDER BY first_seen", slug
     )
     return [row["definition"] for row in rows]
+
+
+async def select_version_definitions(conn: db.Connection, slug: str) -> list[tuple[str, Any]]:
+    """Every stored version of a questionnaire with its definition (JSON), oldest first."""
+    rows = await conn.fetch(
+        """
+        SELECT version, definition FROM questionnaire_version
+         WHERE slug = $1 ORDER BY first_seen
+        """,
+        slug,
+    )
+    return [(row["version"], row["definition"]) for row in rows]
