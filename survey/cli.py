@@ -392,6 +392,7 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
         version: str | None,
         old_version: str | None,
         include_demo: bool,
+        quality: str,
         segments: tuple[str, ...],
         **kwargs: Any,
     ) -> None:
@@ -402,6 +403,7 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
             version = old_version
         params = {"from": from_ or "", "to": to or "", "version": version or ""}
         params["include_demo"] = "true" if include_demo else "false"
+        params["quality"] = quality
         for pair in segments:
             item, sep, value = pair.partition("=")
             if not sep:
@@ -420,6 +422,13 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
         ),
         click.option("--version", "old_version", metavar="HASH", hidden=True),
         click.option("--include-demo", is_flag=True, help="Include synthetic demo responses."),
+        click.option(
+            "--quality",
+            type=click.Choice(["clean", "flagged", "all"]),
+            default="all",
+            show_default=True,
+            help="Responses without quality flags, with them, or every response.",
+        ),
         click.option(
             "--segment",
             "segments",

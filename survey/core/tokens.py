@@ -87,7 +87,6 @@ def new_session(secret: str, token_id: uuid.UUID, now: float) -> str:
 
 # --- the form's signed issue time, and the browser's cookie ---------------------------------------
 
-STAMP_MAX_SECONDS = 7 * 24 * 60 * 60  # a form older than a week is timed as unknown
 
 
 def _mac(secret: str, purpose: bytes, payload: str) -> bytes:
@@ -103,7 +102,7 @@ def form_stamp(secret: str, slug: str, issued: int) -> str:
 
 def stamp_seconds(secret: str, slug: str, stamp: str, now: float) -> float | None:
     """Seconds since a form stamp was issued; None when it is not one this server signed for
-    `slug`, lies in the future, or is older than a week."""
+    `slug`, or lies in the future."""
     issued_text, _, _ = stamp.partition(".")
     if not issued_text.isdigit() or len(issued_text) > 12:
         return None
@@ -111,7 +110,7 @@ def stamp_seconds(secret: str, slug: str, stamp: str, now: float) -> float | Non
     if not hmac.compare_digest(stamp, form_stamp(secret, slug, issued)):
         return None
     seconds = now - issued
-    return seconds if 0 <= seconds <= STAMP_MAX_SECONDS else None
+    return seconds if seconds >= 0 else None
 
 
 def new_browser_id() -> str:

@@ -52,6 +52,7 @@ NO_RESULT = "This result was not found, or its answers have been deleted."
 STAMP, HONEYPOT = "_t", "_website"
 BROWSER_COOKIE = "survey_browser"
 BROWSER_DAYS = 365
+UNTIMED_AFTER = 24 * 3600.0  # seconds after which a form's time on it is not counted
 
 
 def _with_browser(request: Request[Any, Any, Any], page: Template) -> Template:
@@ -83,13 +84,14 @@ def _signals(
     seconds = tokens.stamp_seconds(
         state.settings.secret, slug, stamp if isinstance(stamp, str) else "", time.time()
     )
+    signed = seconds is not None
+    if seconds is not None and seconds > UNTIMED_AFTER:
+        seconds = None  # a form left open for days: its time says nothing
     if before is None:
-        return quality.Signals(
-            seconds=seconds, signed=seconds is not None, honeypot=bool(data.get(HONEYPOT))
-        )
+        return quality.Signals(seconds=seconds, signed=signed, honeypot=bool(data.get(HONEYPOT)))
     return quality.Signals(
         seconds=before.seconds + (seconds or 0.0),
-        signed=seconds is not None and not before.unsigned,
+        signed=signed and not before.unsigned,
         honeypot=bool(data.get(HONEYPOT)) or before.honeypot,
     )
 

@@ -245,10 +245,11 @@ async def test_a_body_streamed_past_the_limit_without_a_length_is_413_and_nothin
 async def form_post(client: AsyncTestClient[Litestar], slug: str, fields: dict[str, Any]):
     page = await client.get(f"/q/{slug}")
     match = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
-    assert match, "the form has no CSRF field"
-    return await client.post(
-        f"/q/{slug}", data={"_csrf_token": match[1], **fields}, follow_redirects=False
-    )
+    stamp = re.search(r'name=_t value="([^"]+)"', page.text)
+    assert match and stamp, "the form has no CSRF field or no issue time"
+    # As a browser sends it back: with the form's signed issue time (else it is flagged).
+    data = {"_csrf_token": match[1], "_t": stamp[1], **fields}
+    return await client.post(f"/q/{slug}", data=data, follow_redirects=False)
 
 
 BAD_FORMS = [
