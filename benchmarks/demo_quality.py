@@ -17,30 +17,36 @@ from datetime import UTC, datetime
 from random import Random
 
 from benchmarks.harness import ROOT
-from survey.core import loader, scoring, stats
+from survey.core import loader, quality, scoring, stats
 from survey.core.demo import DemoPlan, demo_times
 from survey.core.model import Loaded
 from survey.core.sums import Folder, Sums, shape_of
 
 
-def demo_sums(loaded: Loaded, responses: int, seed: int = 1) -> tuple[Sums, Counter[str]]:
-    """The report's sums over `responses` demo respondents, and their profiles counted."""
+def demo_sums(
+    loaded: Loaded, responses: int, seed: int = 1
+) -> tuple[Sums, Counter[str], Counter[str]]:
+    """The report's sums over `responses` demo respondents, their profiles counted, and their
+    quality flags counted (with "any" for responses with at least one)."""
     q = loaded.definition
     rng = Random(seed)
     plan = DemoPlan(q, rng.randrange(2**32))
     folder = Folder(shape_of(q))
     profiles: Counter[str] = Counter()
+    flags: Counter[str] = Counter()
     for at in demo_times(rng, responses, datetime.now(UTC), 90):
         answers, _ = plan.respondent(rng)
         answers = scoring.normalise(q, answers)
         score = scoring.score(q, answers)
         profiles[score.profile.id if score.profile else "(no index)"] += 1
-        folder.add(loaded.version, at, "demo", answers, score)
+        flagged = quality.assess(q, answers, score.dimensions).flags
+        flags.update([*flagged, *(["any"] if flagged else [])])
+        folder.add(loaded.version, at, "demo", answers, score, flagged)
     total: dict[tuple[str, ...], float] = {}
     for place in folder.sums().values():
         for key, value in place.items():
             total[key] = total.get(key, 0.0) + value
-    return total, profiles
+    return total, profiles, flags
 
 
 def main() -> None:
@@ -50,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     loaded = loader.load_dir(ROOT / "questionnaires")[args.questionnaire]
     q = loaded.definition
-    sums, profiles = demo_sums(loaded, args.responses)
+    sums, profiles, flags = demo_sums(loaded, args.responses)
     for dimension in q.dimensions:
         r = stats.reliability(q, dimension.id, sums)
         alpha = "-" if r.alpha is None else f"{r.alpha:.3f}"
@@ -64,6 +70,9 @@ def main() -> None:
     print("profiles")
     for profile, count in profiles.most_common():
         print(f"    {profile:<22} {count:>6}  {count / args.responses:6.1%}")
+    print("quality flags (as an import gets them: no timing)")
+    for flag, count in flags.most_common():
+        print(f"    {flag:<22} {count:>6}  {count / args.responses:6.1%}")
 
 
 if __name__ == "__main__":

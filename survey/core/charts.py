@@ -597,6 +597,76 @@ def _day_range(report: Report) -> dict[str, object]:
     }
 
 
+def quality_days(report: Report) -> go.Figure:
+    """Flagged responses per day (UTC), stacked by flag (a response may have several)."""
+    view = report.quality
+    flags = [f.flag for f in view.flags]
+    colours = sample_colorscale("Viridis", [i / max(len(flags) - 1, 1) for i in range(len(flags))])
+    fig = go.Figure(layout=BLANK)
+    for flag, colour in zip(flags, colours, strict=True):
+        days = [d for d in view.timeline if d.flag == flag]
+        fig.add_trace(
+            go.Bar(
+                x=[d.day.isoformat() for d in days],
+                y=[d.count for d in days],
+                width=DAY_MS * 0.8,
+                marker={"color": colour},
+                name=text(flag.replace("_", " ")),
+                hovertemplate="%{x}: %{y} " + text(flag.replace("_", " ")) + "<extra></extra>",
+            )
+        )
+    _style(
+        fig,
+        "Quality flags over time",
+        360,
+        f"{view.flagged} of {view.responses} responses flagged, per day (UTC) and flag",
+        legend=True,
+        barmode="stack",
+        xaxis={"type": "date", "title": {"text": "Day (UTC)"}, **_day_range(report)},
+        yaxis={"title": {"text": "Flags"}, "rangemode": "tozero", "gridcolor": GRID},
+    )
+    if not flags:
+        fig.add_trace(go.Bar(x=[], y=[], name="Flags"))
+        _empty(fig)
+    return fig
+
+
+SOURCE_NAMES = {"web": "Web form", "api": "API", "import": "Import", "demo": "Demo"}
+
+
+def quality_sources(report: Report) -> go.Figure:
+    """Flags per channel (the web form, the API, the import, demo data), grouped by flag."""
+    view = report.quality
+    sources = sorted({s.source for s in view.sources})
+    fig = go.Figure(layout=BLANK)
+    for source in sources:
+        counts = {s.flag: s.count for s in view.sources if s.source == source}
+        flags = [f.flag for f in view.flags]
+        fig.add_trace(
+            go.Bar(
+                x=[text(f.replace("_", " ")) for f in flags],
+                y=[counts.get(f, 0) for f in flags],
+                name=text(SOURCE_NAMES.get(source, source)),
+                hovertemplate="%{x}: %{y}<extra>"
+                + text(SOURCE_NAMES.get(source, source))
+                + "</extra>",
+            )
+        )
+    _style(
+        fig,
+        "Quality flags by channel",
+        360,
+        "Responses with each flag, by the channel they came through",
+        legend=True,
+        barmode="group",
+        yaxis={"title": {"text": "Responses"}, "rangemode": "tozero", "gridcolor": GRID},
+    )
+    if not sources:
+        fig.add_trace(go.Bar(x=[], y=[], name="Flags"))
+        _empty(fig)
+    return fig
+
+
 def timeline(report: Report) -> go.Figure:
     """Responses per day (UTC); a star above each day with quotable answers, quoted on hover."""
     days = [d.day.isoformat() for d in report.timeline]
@@ -764,6 +834,13 @@ def _plan(report: Report) -> list[tuple[str, str, str, Callable[[], go.Figure]]]
             for s in report.segments
         ],
         ("timeline", "Responses over time", "Responses over time", partial(timeline, report)),
+        ("quality", "Response quality", "Quality flags over time", partial(quality_days, report)),
+        (
+            "quality-sources",
+            "Response quality",
+            "Quality flags by channel",
+            partial(quality_sources, report),
+        ),
         ("reliability", "Reliability", "Reliability", partial(reliability_table, report)),
     ]
 

@@ -74,6 +74,9 @@ ACQUIESCENCE = 0.3
 NOISE = 0.75
 DROP_OUT = 0.07
 NOT_APPLICABLE = 0.08  # share answering N/A where the scale offers it
+# Careless respondents, as open online samples have them: one answer to every statement, or
+# answers at random.
+ONE_COLUMN, AT_RANDOM = 0.04, 0.03
 
 
 class DemoPlan:
@@ -85,9 +88,9 @@ class DemoPlan:
     factor of its dimension, an item intercept and noise, cut into the scale's points at normal
     quantiles. Intercepts lean to the desirable answer, reverse-keyed items load less, and each
     respondent has an acquiescence tendency added to every statement; where a scale has N/A, a
-    few answer it. Choice answers shift the
-    Connector trait a little, so segments differ. Most respondents answer everything, a few
-    skip many items, some stop part-way; some write text.
+    few answer it. A few are careless: one answer to everything, or answers at random. Choice
+    answers shift the Connector trait a little, so segments differ. Most respondents answer
+    everything, a few skip many items, some stop part-way; some write text.
     """
 
     def __init__(self, q: Questionnaire, seed: int) -> None:
@@ -148,6 +151,8 @@ class DemoPlan:
         stop = int(random() * len(self.likert)) if random() < DROP_OUT else len(self.likert)
         # A tendency to agree whatever the statement says.
         acquiescence = gauss(0.0, ACQUIESCENCE)
+        careless = random()
+        column = None if careless >= ONE_COLUMN else rng.randrange(5)
         answers: dict[str, Answer] = {}
         connector = gauss(0.0, 0.9)
         for choice in self.choices:
@@ -160,6 +165,12 @@ class DemoPlan:
         factors = [0.45 * gauss(0.0, 1.0) for _ in range(self.dimensions)]
         for n, item in enumerate(self.likert):
             if not item.required and (n >= stop or random() < skip):
+                continue
+            if column is not None:
+                answers[item.id] = item.points[min(column, len(item.points) - 1)]
+                continue
+            if ONE_COLUMN <= careless < ONE_COLUMN + AT_RANDOM:
+                answers[item.id] = rng.choice(item.points)
                 continue
             if item.na and random() < NOT_APPLICABLE:
                 answers[item.id] = NA

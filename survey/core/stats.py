@@ -164,6 +164,12 @@ class FlagDay(msgspec.Struct, frozen=True):
     count: int
 
 
+class FlagSource(msgspec.Struct, frozen=True):
+    source: str
+    flag: str
+    count: int
+
+
 class QualityView(msgspec.Struct, frozen=True, kw_only=True):
     """The quality flags among the responses the other filters select."""
 
@@ -173,6 +179,7 @@ class QualityView(msgspec.Struct, frozen=True, kw_only=True):
     left_out: int  # responses this report leaves out for their quality
     flags: list[FlagCount]
     timeline: list[FlagDay]
+    sources: list[FlagSource]  # by channel: web form, API, import, demo
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True):
@@ -276,6 +283,10 @@ def quality_view(mode: str, clean: Sums, flagged: Sums) -> QualityView:
             if counts.get(f)
         ],
         timeline=sorted(days, key=lambda d: (d.day, d.flag)),
+        sources=sorted(
+            (FlagSource(k[1], k[2], _int(v)) for k, v in flagged.items() if k[0] == "qs" and v > 0),
+            key=lambda s: (s.source, s.flag),
+        ),
     )
 
 

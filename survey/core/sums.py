@@ -11,6 +11,7 @@ The keys, one table for SQL and Python:
     ("n",)                         1                                       responses
     ("q", flag)                    1 per quality flag it has                flags by reason
     ("qt", day, flag)              1 per flag, under its UTC day            flags over time
+    ("qs", source, flag)           1 per flag, under its source             flags by channel
     ("t", day)                     1, under its UTC day (YYYY-MM-DD)       responses per day
     ("ver", version)               1, under its questionnaire version      responses per version
     ("scored",)                    1 if it has an index                    complete responses
@@ -178,6 +179,7 @@ class Folder:
                 sums = out[place] = _sums(self.plan, place, rows)
                 for flag, count in self.flags[place].items():
                     sums["q", flag] = sums["qt", place[1].isoformat(), flag] = float(count)
+                    sums["qs", place[2], flag] = float(count)
         return out
 
 

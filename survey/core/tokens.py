@@ -88,7 +88,6 @@ def new_session(secret: str, token_id: uuid.UUID, now: float) -> str:
 # --- the form's signed issue time, and the browser's cookie ---------------------------------------
 
 
-
 def _mac(secret: str, purpose: bytes, payload: str) -> bytes:
     return hmac.new(secret.encode(), purpose + b"\0" + payload.encode(), "sha256").digest()
 

@@ -41,6 +41,8 @@ kv (version, day, source, clean, key, value) AS (
     UNION ALL
     SELECT version, day, source, clean, ARRAY['qt', day::text, f], 1 FROM r, unnest(r.flags) AS f
     UNION ALL
+    SELECT version, day, source, clean, ARRAY['qs', source, f], 1 FROM r, unnest(r.flags) AS f
+    UNION ALL
     SELECT version, day, source, clean, ARRAY['t', day::text], 1 FROM r
     UNION ALL
     SELECT version, day, source, clean, ARRAY['ver', version], 1 FROM r

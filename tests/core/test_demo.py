@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_data_has_the_reliability_and_skew_of_real_scales() -> None:
     loaded = loader.load((ROOT / "questionnaires" / "connector.yaml").read_bytes())
     q = loaded.definition
-    sums, _ = demo_sums(loaded, 5000)
+    sums, _, _ = demo_sums(loaded, 5000)
     collecting = {d.id for d in q.dimensions} - set(q.weights)
     for dimension in q.dimensions:
         alpha = stats.reliability(q, dimension.id, sums).alpha
