@@ -2,6 +2,7 @@
 
     uv run python -m benchmarks.stock [--imported 1000000] [--submitted 20000]
                                       [--baseline CHECKOUT] [--runs 7] [--reuse]
+                                      [--quality clean|flagged|all]
 
 Run it twice: on the embedded PostgreSQL (the default) and on a server with its stock settings
 (`BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres`: JIT on, as every packaged
@@ -151,7 +152,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--baseline", type=Path, help="another checkout to time side by side")
     parser.add_argument("--reuse", action="store_true", help="time the last run's database")
+    parser.add_argument(
+        "--quality", choices=["clean", "flagged", "all"], help="the report's quality filter"
+    )
     args = parser.parse_args()
+    if args.quality:
+        QUERY["quality"] = args.quality
     if args.reuse:
         url = database(server_url(), NAME)
     else:

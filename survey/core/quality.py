@@ -9,6 +9,7 @@ block, model.QualitySpec) is explained in docs/questionnaire-format.md.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 
 import msgspec
@@ -86,7 +87,8 @@ def assess(
         if signals.honeypot:
             flags.append("honeypot")
 
-    likert = _in_order(q.likert_items(), order)
+    plan = _plan(q)
+    likert = _in_order(plan.likert, order) if order else plan.likert
     raw = [answers[i.id] for i in likert if i.id in answers]
     run = longest_run(raw)
     numbers = [float(v) for v in raw if isinstance(v, int | float)]
@@ -95,12 +97,12 @@ def assess(
     if run >= rules.min_run and run >= rules.longstring * len(raw):
         flags.append("straightlining")
 
-    gap = reversed_gap(q, answers)
+    gap = _reversed_gap(plan, answers)
     measures["reversed_gap"] = None if gap is None else round(gap, 1)
     if gap is not None and gap >= rules.inconsistency:
         flags.append("inconsistent")
 
-    checks = q.checks
+    checks = plan.checks
     if checks:
         # An attention item left blank fails on the form, which showed it; an API client may
         # leave out what it does not use.
@@ -158,20 +160,49 @@ def reversed_gap(q: Questionnaire, answers: Mapping[str, Answer]) -> float | Non
     scores (0-100) of the statements and of the reverse-keyed ones. A careful respondent's
     two kinds agree once keyed; someone agreeing with everything scores 100 on one and 0 on
     the other."""
+    return _reversed_gap(_plan(q), answers)
+
+
+def _reversed_gap(plan: _Plan, answers: Mapping[str, Answer]) -> float | None:
     gaps = []
-    for dimension in q.dimensions:
+    for items in plan.by_dimension:
         kinds: dict[bool, list[float]] = {True: [], False: []}
-        for item in q.likert_items(dimension.id):
-            value = answers.get(item.id)
+        for item_id, low, span, reverse in items:
+            value = answers.get(item_id)
             if not isinstance(value, int | float):
                 continue  # unanswered, or N/A
-            points = q.scales[item.scale].points
-            low, high = min(points), max(points)
-            keyed = low + high - value if item.reverse else value
-            kinds[item.reverse].append(100 * (keyed - low) / (high - low))
+            keyed = (low + span - (value - low)) if reverse else value
+            kinds[reverse].append(100 * (keyed - low) / span)
         if kinds[True] and kinds[False]:
             gaps.append(abs(_mean(kinds[True]) - _mean(kinds[False])))
     return _mean(gaps) if gaps else None
+
+
+class _Plan:
+    """What assess needs of a questionnaire, worked out once."""
+
+    def __init__(self, q: Questionnaire) -> None:
+        self.likert = q.likert_items()
+        self.checks = q.checks
+        self.by_dimension = []
+        for dimension in q.dimensions:
+            items = []
+            for item in q.likert_items(dimension.id):
+                points = q.scales[item.scale].points
+                items.append((item.id, min(points), max(points) - min(points), item.reverse))
+            if any(r for *_, r in items) and not all(r for *_, r in items):
+                self.by_dimension.append(items)
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(q: Questionnaire) -> _Plan:
+    plan = _PLANS.get(id(q))
+    if plan is None:
+        plan = _PLANS[id(q)] = _Plan(q)
+        weakref.finalize(q, _PLANS.pop, id(q), None)
+    return plan
 
 
 def _mean(values: list[float]) -> float:

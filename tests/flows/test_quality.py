@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
+import random
+from collections import Counter
 
 import asyncpg
 import msgspec
 import pytest
 
-from survey.core import quality
+from survey.core import quality, scoring, stats
 from survey.core.filters import ReportFilter
 from survey.core.model import Loaded
 from survey.core.submission import Submission
-from survey.core.sums import shape_of
+from survey.core.sums import Folder, shape_of
 from survey.flows import intake
 from survey.flows import quality as flows_quality
 from survey.flows.report import load_report
@@ -110,3 +112,64 @@ async def test_flags_are_stored_with_their_measures_and_recomputed_when_rules_ch
     folded = await rollup_rows(conn, q.slug)
     assert written.keys() == folded.keys()
     assert all(math.isclose(written[k], folded[k], rel_tol=1e-9) for k in written)
+
+
+async def test_the_report_of_every_response_is_the_report_without_flags_and_clean_leaves_out(
+    conn: asyncpg.Connection, questionnaires: dict[str, Loaded]
+) -> None:
+    loaded = questionnaires["teamwork"]
+    q = loaded.definition
+    await versions.insert_questionnaire_versions(conn, [loaded])
+    rng = random.Random(11)
+    sent = []
+    for n in range(60):
+        answers = {key: rng.randint(1, 6) for key in CAREFUL}
+        if n % 5 == 0:
+            answers = {key: 4 for key in CAREFUL}  # straightlining
+        seconds = 5.0 if n % 7 == 0 else 60.0  # under min_seconds: too_fast
+        await send(conn, loaded, answers, seconds)
+        sent.append(answers)
+    rows = await conn.fetch("SELECT answers, flags, created_at FROM response")
+    # The report of every response, as it was before flags existed: the same sums, folded
+    # without telling clean from flagged.
+    folder = Folder(shape_of(q))
+    for row in rows:
+        answers = row["answers"]
+        folder.add(loaded.version, row["created_at"], "web", answers, scoring.score(q, answers))
+    unflagged: dict[tuple[str, ...], float] = {}
+    for place in folder.sums().values():
+        for key, value in place.items():
+            unflagged[key] = unflagged.get(key, 0.0) + value
+    every = await load_report(conn, loaded, ReportFilter(quality="all"), 1)
+    before = stats.build_report(
+        loaded, unflagged, where=ReportFilter(), quotes=[], min_cell=1, now=every.generated_at
+    )
+    assert _same(
+        msgspec.to_builtins(every),
+        msgspec.to_builtins(before),
+        ("quality", "filters", "quotes", "generated_at"),
+    )
+
+    clean = await load_report(conn, loaded, ReportFilter(quality="clean"), 1)
+    flagged = [r for r in rows if r["flags"]]
+    assert clean.counts.total == len(rows) - len(flagged) > 0
+    assert clean.quality.left_out == len(flagged) == every.quality.flagged
+    by_flag = Counter(f for r in flagged for f in r["flags"])
+    assert {f.flag: f.count for f in clean.quality.flags} == dict(by_flag)
+    assert {"straightlining", "too_fast"} <= set(by_flag)
+
+
+def _same(a: object, b: object, strip: tuple[str, ...]) -> bool:
+    """Equal, floats to 1e-9, leaving out the keys in `strip` at the top."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = a.keys() - set(strip)
+        assert keys == b.keys() - set(strip)
+        return all(_same(a[k], b[k], ()) for k in keys)
+    if isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b)
+        return all(_same(x, y, ()) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (a, b)
+        return True
+    assert a == b, (a, b)
+    return True
