@@ -631,6 +631,42 @@ def quality_days(report: Report) -> go.Figure:
     return fig
 
 
+def quality_segments(report: Report) -> go.Figure:
+    """The share of responses with a quality flag, per value of each segment item (values
+    under the small-cell limit left out)."""
+    rows = [
+        (f"{s.text}: {v.value}", v)
+        for s in report.quality.segments
+        for v in s.values
+        if not v.suppressed and v.share is not None
+    ]
+    fig = go.Figure(
+        go.Bar(
+            y=[wrapped(label, 50) for label, _ in rows],
+            x=[100 * (v.share or 0) for _, v in rows],
+            orientation="h",
+            marker={"color": MAIN},
+            customdata=[[v.flagged, v.n] for _, v in rows],
+            hovertemplate="%{y}: %{x:.1f}% flagged (%{customdata[0]} of %{customdata[1]})"
+            "<extra></extra>",
+            name="Flagged",
+        ),
+        layout=BLANK,
+    )
+    _style(
+        fig,
+        "Quality flags by segment",
+        max(360, 28 * len(rows) + 140),
+        f"Share of each segment value's responses with a quality flag; values with fewer than "
+        f"{report.min_cell} responses are not shown",
+        xaxis={"title": {"text": "Flagged (%)"}, "rangemode": "tozero", "gridcolor": GRID},
+        yaxis={"autorange": "reversed", "automargin": True},
+    )
+    if not rows:
+        _empty(fig)
+    return fig
+
+
 SOURCE_NAMES = {"web": "Web form", "api": "API", "import": "Import", "demo": "Demo"}
 
 
@@ -840,6 +876,12 @@ def _plan(report: Report) -> list[tuple[str, str, str, Callable[[], go.Figure]]]
             "Response quality",
             "Quality flags by channel",
             partial(quality_sources, report),
+        ),
+        (
+            "quality-segments",
+            "Response quality",
+            "Quality flags by segment",
+            partial(quality_segments, report),
         ),
         ("reliability", "Reliability", "Reliability", partial(reliability_table, report)),
     ]

@@ -8,7 +8,7 @@ segment breakdowns. Nothing here reads a response.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 import msgspec
@@ -170,6 +170,22 @@ class FlagSource(msgspec.Struct, frozen=True):
     count: int
 
 
+class FlaggedShare(msgspec.Struct, frozen=True, kw_only=True):
+    """One segment value: its responses (flagged or not) and how many have a flag."""
+
+    value: str
+    suppressed: bool  # fewer than min_cell responses: no counts shown
+    n: int | None
+    flagged: int | None
+    share: float | None
+
+
+class SegmentQuality(msgspec.Struct, frozen=True, kw_only=True):
+    item: str
+    text: str
+    values: list[FlaggedShare]
+
+
 class QualityView(msgspec.Struct, frozen=True, kw_only=True):
     """The quality flags among the responses the other filters select."""
 
@@ -180,6 +196,7 @@ class QualityView(msgspec.Struct, frozen=True, kw_only=True):
     flags: list[FlagCount]
     timeline: list[FlagDay]
     sources: list[FlagSource]  # by channel: web form, API, import, demo
+    segments: list[SegmentQuality]  # the share flagged per segment value
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True):
@@ -258,11 +275,20 @@ def build_report(
             Quote(created_at=at, item=item, question=questions.get(item, item), text=text)
             for at, item, text in quotes
         ],
-        quality=quality_view(where.quality, *(split or (sums, {}))),
+        quality=quality_view(
+            where.quality, *(split or (sums, {})), segments=q.segments, min_cell=min_cell
+        ),
     )
 
 
-def quality_view(mode: str, clean: Sums, flagged: Sums) -> QualityView:
+def quality_view(
+    mode: str,
+    clean: Sums,
+    flagged: Sums,
+    *,
+    segments: Sequence[ChoiceItem | NumberItem] = (),
+    min_cell: int = 1,
+) -> QualityView:
     """What the quality flags say, whichever part the report counts."""
     flagged_n = _int(flagged.get(("n",)))
     clean_n = _int(clean.get(("n",)))
@@ -287,7 +313,37 @@ def quality_view(mode: str, clean: Sums, flagged: Sums) -> QualityView:
             (FlagSource(k[1], k[2], _int(v)) for k, v in flagged.items() if k[0] == "qs" and v > 0),
             key=lambda s: (s.source, s.flag),
         ),
+        segments=[_segment_quality(item, clean, flagged, min_cell) for item in segments],
     )
+
+
+def _segment_quality(
+    item: ChoiceItem | NumberItem, clean: Sums, flagged: Sums, min_cell: int
+) -> SegmentQuality:
+    """Per value of a segment item, the share of its responses with a quality flag."""
+
+    def counts(sums: Sums) -> dict[str, int]:
+        return {
+            k[2]: _int(v)
+            for k, v in sums.items()
+            if k[:2] == ("g", item.id) and len(k) == 4 and k[3] == "n"
+        }
+
+    ok, bad = counts(clean), counts(flagged)
+    values = sorted(ok.keys() | bad.keys())
+    if isinstance(item, ChoiceItem):
+        values = [o for o in item.options if o in values]
+    out = []
+    for value in values:
+        n = ok.get(value, 0) + bad.get(value, 0)
+        if n <= 0:
+            continue
+        if n < min_cell:
+            out.append(FlaggedShare(value=value, suppressed=True, n=None, flagged=None, share=None))
+            continue
+        k = bad.get(value, 0)
+        out.append(FlaggedShare(value=value, suppressed=False, n=n, flagged=k, share=k / n))
+    return SegmentQuality(item=item.id, text=item.text, values=out)
 
 
 def _int(value: float | None) -> int:

@@ -202,7 +202,13 @@ def test_every_chart_builds_with_data_and_without(
     assert names[:4] == ["profiles", "index", "dimensions", "correlations"]
     assert {f"likert-{d.id}" for d in q.dimensions} <= set(names)
     assert {f"segment-{s.id}" for s in q.segments} <= set(names)
-    assert names[-4:] == ["timeline", "quality", "quality-sources", "reliability"]
+    assert names[-5:] == [
+        "timeline",
+        "quality",
+        "quality-sources",
+        "quality-segments",
+        "reliability",
+    ]
     assert len(names) == len(set(names))
     for c in built:
         assert isinstance(c.figure, go.Figure)

@@ -358,3 +358,23 @@ def test_a_report_of_no_responses_is_empty_not_an_error(teamwork_loaded):
         "capable",
         "developing",
     ]
+
+
+def test_the_share_flagged_per_segment_value_counts_both_parts_and_suppresses_small_cells(
+    teamwork,
+):
+    clean = {("n",): 9.0, ("g", "department", "Engineering", "n"): 6.0}
+    clean["g", "department", "Sales", "n"] = 3.0
+    flagged = {("n",): 3.0, ("q", "too_fast"): 3.0, ("g", "department", "Engineering", "n"): 2.0}
+    flagged["g", "department", "Support", "n"] = 1.0
+    view = stats.quality_view(
+        "clean", clean, flagged, segments=[teamwork.item("department")], min_cell=5
+    )
+    assert (view.responses, view.flagged, view.left_out) == (12, 3, 3)
+    [department] = view.segments
+    assert department.values == [
+        stats.FlaggedShare(value="Engineering", suppressed=False, n=8, flagged=2, share=0.25),
+        stats.FlaggedShare(value="Sales", suppressed=True, n=None, flagged=None, share=None),
+        stats.FlaggedShare(value="Support", suppressed=True, n=None, flagged=None, share=None),
+    ]
+    assert [(f.flag, f.count, f.left_out) for f in view.flags] == [("too_fast", 3, True)]

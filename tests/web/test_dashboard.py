@@ -136,8 +136,8 @@ async def test_the_dashboard_embeds_every_chart_as_data_and_runs_no_inline_scrip
     assert re.search(r'src="/static/plotly-[\d.]+\.min\.js"', page)
     figures = re.findall(r'<figure class="chart" id="chart-([a-z0-9_-]+)">', page)
     q = questionnaires["connector"].definition
-    # profiles, index, dimensions, correlations, timeline, reliability, the two quality charts
-    assert len(figures) == 8 + len(q.dimensions) + len(q.segments)
+    # profiles, index, dimensions, correlations, timeline, reliability, three quality charts
+    assert len(figures) == 9 + len(q.dimensions) + len(q.segments)
     assert page.count("data-figure=") == len(figures)
     assert f"{RESPONSES + 2}</dd>" in page
     # The answer is shown as text and never as markup.
@@ -306,7 +306,7 @@ def test_a_researcher_logs_in_filters_and_opens_the_downloaded_report_offline(
     tmp_path: Path,
 ) -> None:
     q = questionnaires["connector"].definition
-    count = 8 + len(q.dimensions) + len(q.segments)
+    count = 9 + len(q.dimensions) + len(q.segments)
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     dialogs = no_dialogs(page)
