@@ -475,7 +475,7 @@ def report(slug: str, out: str, filter_params: dict[str, str]) -> None:
 @JSON_OPTION
 def quality(slug: str, recompute: bool, as_json: bool) -> None:
     """Flag every stored response to SLUG again with the current `quality` rules and norms,
-    and rebuild its report sums to follow. Reports and deletions of SLUG wait until it ends."""
+    and rebuild its report sums to follow. Deletions of SLUG's responses wait until it ends."""
     settings = settings_from_env()
     loaded = _served(settings, slug)
     done = on_database(lambda conn: flows_quality.recompute(conn, loaded))

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
+from survey.core import display
 from survey.core.model import Answer, LikertItem, Questionnaire
 from survey.core.sums import Sums
 
@@ -105,11 +106,13 @@ def assess(
     checks = plan.checks
     if checks:
         # An attention item left blank fails on the form, which showed it; an API client may
-        # leave out what it does not use.
+        # leave out what it does not use; one the answers did not show fails no one.
+        hidden = display.hidden(q, answers) if plan.conditional else set()
         failed = sum(
             1
             for item in checks
             if item.check is not None
+            and item.id not in hidden
             and (answers.get(item.id) != item.check.expect)
             and (item.id in answers or signals is not None)
         )
@@ -184,6 +187,7 @@ class _Plan:
     def __init__(self, q: Questionnaire) -> None:
         self.likert = q.likert_items()
         self.checks = q.checks
+        self.conditional = display.conditional(q)
         self.by_dimension = []
         for dimension in q.dimensions:
             items = []

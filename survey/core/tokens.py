@@ -92,6 +92,9 @@ def _mac(secret: str, purpose: bytes, payload: str) -> bytes:
     return hmac.new(secret.encode(), purpose + b"\0" + payload.encode(), "sha256").digest()
 
 
+CLOCK_SKEW = 5.0  # seconds a stamp may seem to come from the future
+
+
 def form_stamp(secret: str, slug: str, issued: int) -> str:
     """`<unix seconds>.<MAC>`: when the server gave out a form of `slug`, which it can check
     when the form comes back without keeping anything."""
@@ -103,13 +106,15 @@ def stamp_seconds(secret: str, slug: str, stamp: str, now: float) -> float | Non
     """Seconds since a form stamp was issued; None when it is not one this server signed for
     `slug`, or lies in the future."""
     issued_text, _, _ = stamp.partition(".")
-    if not issued_text.isdigit() or len(issued_text) > 12:
+    if not (issued_text.isascii() and issued_text.isdigit()) or len(issued_text) > 12:
         return None
     issued = int(issued_text)
-    if not hmac.compare_digest(stamp, form_stamp(secret, slug, issued)):
+    expected = form_stamp(secret, slug, issued)
+    if not hmac.compare_digest(stamp.encode(), expected.encode()):
         return None
     seconds = now - issued
-    return seconds if seconds >= 0 else None
+    # Servers' clocks may differ by a little: a stamp a few seconds ahead is one just given out.
+    return max(seconds, 0.0) if seconds >= -CLOCK_SKEW else None
 
 
 def new_browser_id() -> str:
@@ -117,7 +122,8 @@ def new_browser_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def browser_hash(secret: str, browser_id: str) -> bytes:
-    """What is stored of the browser cookie: its MAC under the service secret, so that a stolen
-    database does not give the cookie's value, and no other service's hash matches it."""
-    return _mac(secret, b"browser", browser_id)
+def browser_hash(secret: str, slug: str, browser_id: str) -> bytes:
+    """What is stored of the browser cookie with a response to `slug`: its MAC under the
+    service secret and the questionnaire, so that a stolen database gives neither the cookie's
+    value nor a way to link one browser's answers to different questionnaires."""
+    return _mac(secret, b"browser", f"{slug}\0{browser_id}")

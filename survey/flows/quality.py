@@ -94,7 +94,7 @@ async def recompute(conn: db.Connection, loaded: Loaded) -> Recomputed:
     Each response is judged against its own version's items and the current `quality` block.
     What a stored response cannot show again keeps its flag: `unsigned` and `honeypot` were
     seen on the form, and are not stored otherwise. The rollup's lock is held throughout, so
-    reports and deletions of this questionnaire wait until it is done.
+    deletions wait until it is done (reports read the sums as they were before).
     """
     q = loaded.definition
     rules = q.quality

@@ -291,13 +291,16 @@ async def select_earlier(
     browser_hash: bytes | None,
     hours: float,
 ) -> tuple[bool, bool]:
-    """Whether a response to `slug` with these answers was stored in the last `hours`, and
-    whether one came from this browser before."""
+    """Whether a response to `slug` with these answers was stored in the last `hours` (from
+    this browser, or where a browser is unknown: two people who answer alike in browsers of
+    their own are not repeats), and whether one came from this browser before."""
     row = await conn.fetchrow(
         """
         SELECT EXISTS (SELECT 1 FROM response
                         WHERE slug = $1 AND answers_hash = $2
-                          AND created_at > now() - make_interval(secs => $4)) AS same_answers,
+                          AND created_at > now() - make_interval(secs => $4)
+                          AND ($3::bytea IS NULL OR browser_hash IS NULL
+                               OR browser_hash = $3)) AS same_answers,
                EXISTS (SELECT 1 FROM response
                         WHERE slug = $1 AND browser_hash = $3) AS same_browser
         """,
@@ -325,6 +328,8 @@ async def select_for_quality(
                     WHERE e.slug = r.slug AND e.answers_hash = r.answers_hash
                       AND e.created_at < r.created_at
                       AND e.created_at > r.created_at - make_interval(secs => $2)
+                      AND (r.browser_hash IS NULL OR e.browser_hash IS NULL
+                           OR e.browser_hash = r.browser_hash)
                ) AS same_answers,
                r.browser_hash IS NOT NULL AND EXISTS (
                    SELECT 1 FROM response e

@@ -368,13 +368,14 @@ async def subtract_response(conn: db.Connection, response_id: object, slug: str)
 async def select_pair_sums(
     conn: db.Connection, slug: str, version: str
 ) -> dict[tuple[str, ...], float]:
-    """The dimension pairs' sums (`c` keys) over the folded clean responses to one version:
-    the outlier check's norms. Folded rows only, so that it never folds or reads responses."""
+    """The dimension pairs' sums (`c` keys) over the folded clean responses to one version,
+    synthetic demo responses left out: the outlier check's norms. Folded rows only, so that
+    it never folds or reads responses."""
     rows = await conn.fetch(
         """
         SELECT key, sum(value) AS value
           FROM report_rollup
-         WHERE slug = $1 AND version = $2 AND clean AND key[1] = 'c'
+         WHERE slug = $1 AND version = $2 AND clean AND source <> 'demo' AND key[1] = 'c'
          GROUP BY key
         """,
         slug,

@@ -145,9 +145,14 @@ class ApiController(Controller):
 
     @get("/questionnaires/{slug:str}", responses=P404)
     async def get_questionnaire(self, state: State, slug: FromPath[str]) -> dict[str, Any]:
-        """The definition as JSON, with its `version`."""
+        """The definition as JSON, with its `version`; without the quality thresholds and the
+        attention items' expected answers, which would tell a script how to pass them."""
         loaded = questionnaire(state, slug)
         definition: dict[str, Any] = msgspec.to_builtins(loaded.definition)
+        definition.pop("quality", None)
+        for section in definition["sections"]:
+            for item in section["items"]:
+                item.pop("check", None)
         return {**definition, "version": loaded.version}
 
     @post(

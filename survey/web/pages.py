@@ -71,9 +71,9 @@ def _with_browser(request: Request[Any, Any, Any], page: Template) -> Template:
     return page
 
 
-def _browser(state: State, request: Request[Any, Any, Any]) -> bytes | None:
+def _browser(state: State, request: Request[Any, Any, Any], slug: str) -> bytes | None:
     browser_id = request.cookies.get(BROWSER_COOKIE)
-    return tokens.browser_hash(state.settings.secret, browser_id) if browser_id else None
+    return tokens.browser_hash(state.settings.secret, slug, browser_id) if browser_id else None
 
 
 def _signals(
@@ -291,7 +291,7 @@ async def submit_form(
             token=None,
             saved={},
             seed=seed,
-            browser=_browser(state, request),
+            browser=_browser(state, request, loaded.definition.slug),
         )
     submission = submission_from_form(loaded.definition, data)
     try:
@@ -306,7 +306,7 @@ async def submit_form(
                     loaded.definition, order_seed(data), submission.answers
                 ),
                 signals=_signals(state, slug, data),
-                browser_hash=_browser(state, request),
+                browser_hash=_browser(state, request, slug),
             )
     except InvalidSubmission as exc:
         errors = field_errors(loaded.definition, exc.problems)
@@ -402,7 +402,7 @@ async def submit_page(
         saved=draft.answers,
         seed=draft.item_seed,
         before=draft,
-        browser=_browser(state, request),
+        browser=_browser(state, request, loaded.definition.slug),
     )
 
 

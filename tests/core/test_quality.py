@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from survey.core import quality, scoring
+from survey.core import quality, scoring, tokens
 from survey.core.loader import load
 from survey.core.model import Questionnaire
 from survey.core.sums import Folder, shape_of
@@ -166,3 +166,31 @@ def test_an_outlier_is_flagged_against_norms() -> None:
     far = quality.assess(q, CAREFUL, dict.fromkeys(dims, 95.0), norms=norms)
     assert near.flags == [] and near.measures["mahalanobis"] == pytest.approx(0.75)
     assert far.flags == ["outlier"] and far.measures["mahalanobis"] == pytest.approx(60.75)
+
+
+def test_an_attention_item_the_answers_did_not_show_fails_no_one() -> None:
+    raw = (ROOT / "tests" / "data" / "teamwork.yaml").read_text()
+    raw = raw.replace(
+        "      - {id: team_size,",
+        "      - {id: attend, type: likert, scale: agree6, check: {expect: 2},"
+        " show_if: {item: rely_on, below: 3}, text: Choose the second answer here.}\n"
+        "      - {id: team_size,",
+    )
+    q = load(raw).definition
+    timed = quality.Signals(seconds=45.0, signed=True, honeypot=False)
+    assert flags(q, CAREFUL, signals=timed) == []  # rely_on 5: not shown
+    assert flags(q, {**CAREFUL, "rely_on": 1}, signals=timed) == ["attention"]
+
+
+@pytest.mark.parametrize("stamp", ["1.é", "².x", "", "12", "abc.def", "9" * 13 + ".x"])
+def test_a_stamp_that_is_not_ours_is_none_not_an_error(stamp: str) -> None:
+    assert tokens.stamp_seconds("secret", "teamwork", stamp, 1_000_000.0) is None
+
+
+def test_a_stamp_is_checked_against_its_questionnaire_and_the_clock() -> None:
+    stamp = tokens.form_stamp("secret", "teamwork", 1_000)
+    assert tokens.stamp_seconds("secret", "teamwork", stamp, 1_030.5) == 30.5
+    assert tokens.stamp_seconds("secret", "paged", stamp, 1_030.0) is None
+    assert tokens.stamp_seconds("other", "teamwork", stamp, 1_030.0) is None
+    assert tokens.stamp_seconds("secret", "teamwork", stamp, 997.0) == 0.0  # a clock ahead
+    assert tokens.stamp_seconds("secret", "teamwork", stamp, 900.0) is None

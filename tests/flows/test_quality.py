@@ -173,3 +173,28 @@ def _same(a: object, b: object, strip: tuple[str, ...]) -> bool:
         return True
     assert a == b, (a, b)
     return True
+
+
+async def test_the_same_answers_are_a_repeat_from_the_same_browser_or_an_unknown_one(
+    conn: asyncpg.Connection, questionnaires: dict[str, Loaded]
+) -> None:
+    loaded = questionnaires["teamwork"]
+    await versions.insert_questionnaire_versions(conn, [loaded])
+
+    async def flags_for(browser: bytes | None) -> list[str]:
+        signals = quality.Signals(seconds=60.0, signed=True, honeypot=False)
+        receipt = await intake.submit(
+            conn,
+            loaded,
+            Submission(answers=CAREFUL),
+            source="web",
+            secret="s",
+            signals=signals,
+            browser_hash=browser,
+        )
+        return list(await conn.fetchval("SELECT flags FROM response WHERE id = $1", receipt.id))
+
+    assert await flags_for(b"one") == []
+    assert await flags_for(b"two") == []  # another person who answered alike
+    assert await flags_for(b"one") == ["repeat_answers", "repeat_browser"]
+    assert await flags_for(None) == ["repeat_answers"]  # no browser known: the answers tell

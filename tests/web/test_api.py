@@ -78,6 +78,9 @@ async def test_a_definition_comes_back_as_json_with_its_version(client, question
     assert body["version"] == questionnaires["teamwork"].version
     assert body["scales"]["agree6"]["values"] == [1, 2, 3, 4, 5, 6]
     assert body["sections"][0]["items"][0]["type"] == "likert"
+    # What would tell a script how to pass the quality checks is not published.
+    assert "quality" not in body
+    assert not any("check" in i for s in body["sections"] for i in s["items"])
 
 
 @pytest.mark.parametrize("slug", ["connector", "teamwork", "conditional"])

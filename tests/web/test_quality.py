@@ -71,4 +71,5 @@ async def test_no_address_user_agent_or_cookie_value_is_stored(
         assert secret not in dumped, secret
     # What is kept of the browser: its keyed hash, on the response.
     stored = await conn.fetchval("SELECT browser_hash FROM response")
-    assert stored == tokens.browser_hash(settings.secret, cookie)
+    assert stored == tokens.browser_hash(settings.secret, "paged", cookie)
+    assert stored != tokens.browser_hash(settings.secret, "teamwork", cookie)
