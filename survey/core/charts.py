@@ -757,7 +757,7 @@ def timeline(report: Report) -> go.Figure:
 def reliability_table(report: Report) -> go.Figure:
     """Cronbach's α per dimension with each item's item–rest r and α if it is dropped."""
     items: dict[str, ItemStats] = {i.id: i for i in report.items}
-    columns: list[list[str]] = [[], [], [], [], [], []]
+    columns: list[list[str]] = [[], [], [], [], [], [], [], []]
     fills: list[str] = []
     for number, rel in enumerate(report.reliability):
         for position, row in enumerate(rel.items):
@@ -771,6 +771,12 @@ def reliability_table(report: Report) -> go.Figure:
                 label,
                 str(rel.n) if first else "",
                 _number(rel.alpha, 2) if first else "",
+                (
+                    f"{rel.alpha_low:.2f}–{rel.alpha_high:.2f}"
+                    if first and rel.alpha_low is not None and rel.alpha_high is not None
+                    else ("–" if first else "")
+                ),
+                _number(rel.sem, 1) if first else "",
                 _number(row.item_rest, 2),
                 _number(row.alpha_if_dropped, 2),
             ]
@@ -781,25 +787,27 @@ def reliability_table(report: Report) -> go.Figure:
     lines = sum(max(c.count("<br>") + 1 for c in row) for row in zip(*columns, strict=True))
     fig = go.Figure(
         go.Table(
-            columnwidth=[2.2, 5.2, 0.8, 0.8, 1.1, 1.1],
+            columnwidth=[2.2, 5.2, 0.8, 0.8, 1.3, 0.9, 1.1, 1.1],
             header={
                 "values": [
                     "Dimension",
                     "Item",
                     "n",
                     "α",
+                    "α, 95% CI (Feldt)",
+                    "SEM (0–100)",
                     "Item–rest r",
                     "α if dropped",
                 ],
                 "fill": {"color": "#e5e7eb"},
-                "align": ["left", "left", "right", "right", "right", "right"],
+                "align": ["left", "left", "right", "right", "right", "right", "right", "right"],
                 "line": {"color": "#d1d5db"},
                 "font": {"size": 13, "color": INK, "weight": 700},
             },
             cells={
                 "values": columns,
                 "fill": {"color": [fills]},
-                "align": ["left", "left", "right", "right", "right", "right"],
+                "align": ["left", "left", "right", "right", "right", "right", "right", "right"],
                 "line": {"color": "#e5e7eb"},
                 "font": {"size": 12, "color": INK},
                 "height": 26,

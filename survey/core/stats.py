@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 import msgspec
 
+from survey.core.distributions import f_ppf
 from survey.core.filters import ReportFilter, canonical_number, is_number
 from survey.core.model import (
     NA,
@@ -87,6 +88,12 @@ class Reliability(msgspec.Struct, frozen=True, kw_only=True):
     n: int  # responses that answered every item of the dimension
     k: int
     alpha: float | None
+    # Feldt's 95% confidence interval for α: (1 - α)/(1 - α̂) ~ F(n - 1, (n - 1)(k - 1)).
+    alpha_low: float | None = None
+    alpha_high: float | None = None
+    # The standard error of measurement on the 0-100 scale: the complete cases' SD of the
+    # dimension score times √(1 - α).
+    sem: float | None = None
     items: list[ItemReliability]
 
 
@@ -509,7 +516,34 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
                 alpha_if_dropped=alpha([b for b in everyone if b != a]),
             )
         )
-    return Reliability(dimension=dimension, name=name, n=n, k=k, alpha=alpha(everyone), items=rows)
+    value = alpha(everyone)
+    low = high = sem = None
+    if value is not None and value < 1:
+        df1, df2 = n - 1, (n - 1) * (k - 1)
+        low = 1 - (1 - value) * f_ppf(0.975, df1, df2)
+        high = 1 - (1 - value) * f_ppf(0.025, df1, df2)
+        # The score is 100/k · Σ keyed/span over the items: its variance from the covariances.
+        spans = [_span(q, item) for item in items]
+        scaled = sum(cov[a][b] / (spans[a] * spans[b]) for a in everyone for b in everyone) / (
+            n * (n - 1)
+        )
+        sem = 100 / k * math.sqrt(max(scaled, 0.0)) * math.sqrt(1 - value)
+    return Reliability(
+        dimension=dimension,
+        name=name,
+        n=n,
+        k=k,
+        alpha=value,
+        alpha_low=low,
+        alpha_high=high,
+        sem=sem,
+        items=rows,
+    )
+
+
+def _span(q: Questionnaire, item: LikertItem) -> int:
+    points = q.scales[item.scale].points
+    return max(points) - min(points)
 
 
 # n·Σa² − (Σa)² cancels: for a constant score such as 100/3 it leaves float noise (up to

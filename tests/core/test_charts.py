@@ -336,10 +336,12 @@ def test_the_reliability_table_lists_every_likert_item_with_alpha(
     chart = charts.chart(full, "reliability")
     assert chart is not None
     [table] = chart.figure.data
-    _, item, n, alpha, item_rest, _ = table.cells.values
+    _, item, n, alpha, interval, sem, item_rest, _ = table.cells.values
     assert len(item) == len(connector.definition.likert_items())
     first = full.reliability[0]
     assert alpha[0] == f"{first.alpha:.2f}" and n[0] == str(first.n)
+    assert interval[0] == f"{first.alpha_low:.2f}–{first.alpha_high:.2f}"
+    assert sem[0] == f"{first.sem:.1f}" and first.sem is not None and 0 < first.sem < 20
     assert all(v != "–" for v in item_rest)
 
 

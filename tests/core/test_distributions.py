@@ -1,0 +1,111 @@
+"""The F quantiles behind α's confidence interval, and the interval and SEM, against SciPy and
+NumPy on raw rows."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from survey.core import scoring, stats
+from survey.core.distributions import betainc, f_ppf
+from survey.core.loader import load
+from survey.core.sums import Folder, shape_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("p", "d1", "d2"),
+    [(0.025, 19, 76), (0.975, 19, 76), (0.025, 4999, 34993), (0.975, 4999, 34993),
+     (0.5, 2, 3), (0.975, 1, 1), (0.025, 999_999, 6_999_993), (0.975, 2, 2)],
+)  # fmt: skip
+def test_the_f_quantile_equals_scipys(p: float, d1: int, d2: int) -> None:
+    assert f_ppf(p, d1, d2) == pytest.approx(scipy_stats.f.ppf(p, d1, d2), rel=1e-9)
+
+
+@pytest.mark.parametrize(("a", "b", "x"), [(0.5, 0.5, 0.3), (2, 3, 0.9), (50, 200, 0.2)])
+def test_the_incomplete_beta_equals_scipys(a: float, b: float, x: float) -> None:
+    assert betainc(a, b, x) == pytest.approx(scipy_stats.beta.cdf(x, a, b), rel=1e-10)
+
+
+def feldt(alpha: float, n: int, k: int) -> tuple[float, float]:
+    df1, df2 = n - 1, (n - 1) * (k - 1)
+    return (
+        1 - (1 - alpha) * scipy_stats.f.ppf(0.975, df1, df2),
+        1 - (1 - alpha) * scipy_stats.f.ppf(0.025, df1, df2),
+    )
+
+
+@pytest.mark.parametrize("slug", ["teamwork", "conditional"])
+def test_alpha_its_interval_and_the_sem_equal_numpy_on_the_raw_rows(slug: str) -> None:
+    """Answers from a latent trait, with gaps and N/A; the report's figures from its sums
+    against NumPy and SciPy on the complete cases themselves."""
+    folder_q = load((ROOT / "tests" / "data" / f"{slug}.yaml").read_bytes())
+    q = folder_q.definition
+    rng = random.Random(5)
+    folder = Folder(shape_of(q))
+    rows = []
+    for n in range(400):
+        trait = rng.gauss(0, 1)
+        answers: dict[str, object] = {}
+        if slug == "conditional":
+            answers["introduces"] = "Yes"
+            answers["channels"] = ["Events", "Online"]  # every question shown
+        for item in q.likert_items():
+            points = q.scales[item.scale].points
+            if rng.random() < 0.08:
+                continue  # a gap
+            if q.scales[item.scale].na is not None and rng.random() < 0.05:
+                answers[item.id] = "na"
+                continue
+            x = (len(points) - 1) / 2 + trait * (-1 if item.reverse else 1) + rng.gauss(0, 1)
+            answers[item.id] = points[min(len(points) - 1, max(0, round(x)))]
+        answers = scoring.normalise(q, answers)
+        score = scoring.score(q, answers)
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n)
+        folder.add(folder_q.version, at, "api", answers, score)
+        rows.append(answers)
+    sums: dict[tuple[str, ...], float] = {}
+    for place in folder.sums().values():
+        for key, value in place.items():
+            sums[key] = sums.get(key, 0.0) + value
+    checked = 0
+    for dimension in q.dimensions:
+        items = q.likert_items(dimension.id)
+        got = stats.reliability(q, dimension.id, sums)
+        complete = [r for r in rows if all(isinstance(r.get(i.id), int) for i in items)]
+        if len(items) < 2 or len(complete) < 3:
+            continue
+        keyed = np.array(
+            [
+                [
+                    (min(p) + max(p) - r[i.id] if i.reverse else r[i.id] - 0)
+                    for i in items
+                    for p in [q.scales[i.scale].points]
+                ]
+                for r in complete
+            ],
+            dtype=float,
+        )
+        k = len(items)
+        cov = np.cov(keyed, rowvar=False, ddof=1)
+        alpha = k / (k - 1) * (1 - np.trace(cov) / cov.sum())
+        assert got.n == len(complete)
+        assert got.alpha == pytest.approx(alpha, abs=0.001)
+        low, high = feldt(alpha, len(complete), k)
+        assert got.alpha_low == pytest.approx(low, abs=0.001)
+        assert got.alpha_high == pytest.approx(high, abs=0.001)
+        spans = np.array(
+            [max(q.scales[i.scale].points) - min(q.scales[i.scale].points) for i in items]
+        )
+        lows = np.array([min(q.scales[i.scale].points) for i in items])
+        scores = 100 * ((keyed - lows) / spans).mean(axis=1)
+        sem = scores.std(ddof=1) * np.sqrt(1 - alpha)
+        assert got.sem == pytest.approx(sem, abs=0.001)
+        checked += 1
+    assert checked >= 2
