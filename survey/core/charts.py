@@ -777,7 +777,7 @@ def reliability_table(report: Report) -> go.Figure:
                     else ("–" if first else "")
                 ),
                 _number(rel.sem, 1) if first else "",
-                _number(row.item_rest, 2),
+                _number(row.item_rest, 2) + (" (weak)" if row.weak else ""),
                 _number(row.alpha_if_dropped, 2),
             ]
             for column, cell in zip(columns, cells, strict=True):

@@ -74,12 +74,20 @@ class ItemStats(msgspec.Struct, frozen=True, kw_only=True):
     mean: float | None = None
     mean_keyed: float | None = None
     na: int = 0  # answered "not applicable" (likert items on a scale with N/A), not in n
+    # Likert items: the answers' sample SD, the shares at the scale's lowest and highest
+    # points (floor and ceiling), and the share of N/A among those answering.
+    sd: float | None = None
+    floor: float | None = None
+    ceiling: float | None = None
+    na_share: float | None = None
 
 
 class ItemReliability(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     item_rest: float | None
     alpha_if_dropped: float | None
+    # Worth a look: item-rest r under .30, or α higher without the item.
+    weak: bool = False
 
 
 class Reliability(msgspec.Struct, frozen=True, kw_only=True):
@@ -440,9 +448,16 @@ def item_stats(q: Questionnaire, item: Item, sums: Sums) -> ItemStats:
                 if mean is not None
                 else None
             )
+            squares = sum(p * p * c.count for p, c in zip(points, counts, strict=True))
+            # n·Σx² − (Σx)² in whole numbers: exact, never a negative rounding crumb.
+            sd = math.sqrt((n * squares - total * total) / (n * (n - 1))) if n > 1 else None
+            na = raw.get(NA, 0)
             return ItemStats(
                 id=item.id, type="likert", text=item.text, dimension=dimension, reverse=reverse,
-                n=n, counts=counts, mean=mean, mean_keyed=keyed, na=raw.get(NA, 0),
+                n=n, counts=counts, mean=mean, mean_keyed=keyed, na=na, sd=sd,
+                floor=counts[0].count / n if n else None,
+                ceiling=counts[-1].count / n if n else None,
+                na_share=na / (n + na) if n + na else None,
             )  # fmt: skip
         case ChoiceItem(options=options) | MultiChoiceItem(options=options):
             counts = [ValueCount(o, o, raw.get(o, 0)) for o in options]
@@ -517,6 +532,18 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
             )
         )
     value = alpha(everyone)
+    rows = [
+        msgspec.structs.replace(
+            row,
+            weak=(row.item_rest is not None and row.item_rest < WEAK_ITEM_REST)
+            or (
+                value is not None
+                and row.alpha_if_dropped is not None
+                and row.alpha_if_dropped > value
+            ),
+        )
+        for row in rows
+    ]
     low = high = sem = None
     if value is not None and value < 1:
         df1, df2 = n - 1, (n - 1) * (k - 1)
@@ -539,6 +566,9 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
         sem=sem,
         items=rows,
     )
+
+
+WEAK_ITEM_REST = 0.30  # an item-rest r below this is flagged as weak
 
 
 def _span(q: Questionnaire, item: LikertItem) -> int:

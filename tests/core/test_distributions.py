@@ -109,3 +109,52 @@ def test_alpha_its_interval_and_the_sem_equal_numpy_on_the_raw_rows(slug: str) -
         assert got.sem == pytest.approx(sem, abs=0.001)
         checked += 1
     assert checked >= 2
+
+
+def test_item_sd_floor_ceiling_na_share_and_weak_items_equal_numpy_on_raw_rows() -> None:
+    loaded = load((ROOT / "tests" / "data" / "conditional.yaml").read_bytes())
+    q = loaded.definition
+    rng = random.Random(9)
+    folder = Folder(shape_of(q))
+    rows = []
+    for n in range(300):
+        answers: dict[str, object] = {"introduces": "Yes", "channels": ["Events"]}
+        trait = rng.gauss(0, 1)
+        for item in q.likert_items():
+            points = q.scales[item.scale].points
+            roll = rng.random()
+            if roll < 0.1:
+                continue
+            # One item answered at random, the others from the trait: that one comes out weak.
+            lean = trait * (-1 if item.reverse else 1) + rng.gauss(0, 0.7)
+            x = points[min(len(points) - 1, max(0, round(2 + lean)))]
+            answers[item.id] = (
+                "na" if roll < 0.15 else (rng.choice(points) if item.id == "intro_skip" else x)
+            )
+        answers = scoring.normalise(q, answers)
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n)
+        folder.add(loaded.version, at, "api", answers, scoring.score(q, answers))
+        rows.append(answers)
+    sums: dict[tuple[str, ...], float] = {}
+    for place in folder.sums().values():
+        for key, value in place.items():
+            sums[key] = sums.get(key, 0.0) + value
+    for item in q.likert_items():
+        got = stats.item_stats(q, item, sums)
+        values = np.array([r[item.id] for r in rows if isinstance(r.get(item.id), int)], float)
+        na = sum(1 for r in rows if r.get(item.id) == "na")
+        points = q.scales[item.scale].points
+        assert got.sd == pytest.approx(values.std(ddof=1), abs=0.001)
+        assert got.floor == pytest.approx(np.mean(values == min(points)), abs=0.001)
+        assert got.ceiling == pytest.approx(np.mean(values == max(points)), abs=0.001)
+        assert got.na_share == pytest.approx(na / (len(values) + na), abs=0.001)
+    for dimension in q.dimensions:
+        rel = stats.reliability(q, dimension.id, sums)
+        for row in rel.items:
+            expected = (row.item_rest is not None and row.item_rest < 0.30) or (
+                rel.alpha is not None
+                and row.alpha_if_dropped is not None
+                and row.alpha_if_dropped > rel.alpha
+            )
+            assert row.weak == expected, row
+            assert row.weak == (row.id == "intro_skip"), row
