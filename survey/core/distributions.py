@@ -7,6 +7,7 @@ the degrees of freedom a report meets (held to SciPy in tests/core/test_distribu
 
 from __future__ import annotations
 
+import functools
 import math
 
 _TINY = 1e-300
@@ -57,8 +58,10 @@ def f_cdf(x: float, d1: float, d2: float) -> float:
     return betainc(d1 / 2.0, d2 / 2.0, d1 * x / (d1 * x + d2))
 
 
+@functools.lru_cache(maxsize=1024)
 def f_ppf(p: float, d1: float, d2: float) -> float:
-    """The F distribution's p-quantile (0 < p < 1)."""
+    """The F distribution's p-quantile (0 < p < 1); kept, since a report asks for the same
+    few again (about 2 ms each at a million responses)."""
     low, high = 0.0, 1.0
     while f_cdf(high, d1, d2) < p:
         high *= 2.0
