@@ -675,9 +675,9 @@ def quality_sources(report: Report) -> go.Figure:
     view = report.quality
     sources = sorted({s.source for s in view.sources})
     fig = go.Figure(layout=BLANK)
+    flags = [f.flag for f in view.flags]
     for source in sources:
         counts = {s.flag: s.count for s in view.sources if s.source == source}
-        flags = [f.flag for f in view.flags]
         fig.add_trace(
             go.Bar(
                 x=[text(f.replace("_", " ")) for f in flags],

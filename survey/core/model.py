@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import weakref
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import msgspec
 from msgspec import Meta, Struct
@@ -267,3 +269,21 @@ class Score(Struct, frozen=True):
     @property
     def complete(self) -> bool:
         return self.index is not None
+
+
+# --- what code works out once from a questionnaire ----------------------------------------------
+
+T = TypeVar("T")
+# By the questionnaire's identity (it holds lists, so it cannot be a key itself) and the maker;
+# an entry goes when its questionnaire does, before the id can be reused.
+_DERIVED: dict[tuple[int, Any], Any] = {}
+
+
+def derived(q: Questionnaire, make: Callable[[Questionnaire], T]) -> T:
+    """What `make` works out from `q`, made once for as long as `q` lives."""
+    key = (id(q), make)
+    found = _DERIVED.get(key)
+    if found is None:
+        found = _DERIVED[key] = make(q)
+        weakref.finalize(q, _DERIVED.pop, key, None)
+    return cast(T, found)

@@ -9,13 +9,12 @@ block, model.QualitySpec) is explained in docs/questionnaire-format.md.
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Mapping, Sequence
 
 import msgspec
 
 from survey.core import display
-from survey.core.model import Answer, LikertItem, Questionnaire
+from survey.core.model import Answer, LikertItem, Questionnaire, derived
 from survey.core.sums import Sums
 
 # Every flag, with what it means in a sentence (reports and the README say the same).
@@ -198,15 +197,8 @@ class _Plan:
                 self.by_dimension.append(items)
 
 
-_PLANS: dict[int, _Plan] = {}
-
-
 def _plan(q: Questionnaire) -> _Plan:
-    plan = _PLANS.get(id(q))
-    if plan is None:
-        plan = _PLANS[id(q)] = _Plan(q)
-        weakref.finalize(q, _PLANS.pop, id(q), None)
-    return plan
+    return derived(q, _Plan)
 
 
 def _mean(values: list[float]) -> float:

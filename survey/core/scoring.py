@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import NamedTuple
@@ -22,6 +21,7 @@ from survey.core.model import (
     Questionnaire,
     Score,
     TextItem,
+    derived,
 )
 from survey.core.submission import Submission
 from survey.errors import Problem
@@ -289,17 +289,8 @@ class _Plan:
         self.total_weight = (total.numerator, total.denominator)
 
 
-# Each live questionnaire's plan. A questionnaire holds lists, so it cannot be a key itself: its
-# identity is, and the entry goes when the questionnaire does, before its id can be reused.
-_PLANS: dict[int, _Plan] = {}
-
-
 def _plan(q: Questionnaire) -> _Plan:
-    plan = _PLANS.get(id(q))
-    if plan is None:
-        plan = _PLANS[id(q)] = _Plan(q)
-        weakref.finalize(q, _PLANS.pop, id(q), None)
-    return plan
+    return derived(q, _Plan)
 
 
 def score(q: Questionnaire, answers: Mapping[str, Answer]) -> Score:

@@ -165,14 +165,7 @@ async def update_report_rollup(
             # The questionnaire's items changed: fold everything again with the new lists.
             await conn.execute("DELETE FROM report_rollup WHERE slug = $1", slug)
             await conn.execute("UPDATE response SET folded = false WHERE slug = $1", slug)
-        await conn.execute(
-            """
-            INSERT INTO report_shape (slug, shape) VALUES ($1, $2)
-            ON CONFLICT (slug) DO UPDATE SET shape = excluded.shape
-            """,
-            slug,
-            msgspec.to_builtins(shape),
-        )
+        await _save_shape(conn, slug, shape)
         folded = await conn.fetchval(
             f"""
             WITH moved AS (
@@ -390,6 +383,12 @@ async def replace_report_rollup(
     """Put sums computed in Python for every response read in place of the rollup of `slug`
     (the caller holds the lock and marks the responses it summed as folded)."""
     await conn.execute("DELETE FROM report_rollup WHERE slug = $1", slug)
+    await _save_shape(conn, slug, shape)
+    await conn.execute(_INSERT_ROWS, slug, rows)
+
+
+async def _save_shape(conn: db.Connection, slug: str, shape: ReportShape) -> None:
+    """Record the item lists the rollup of `slug` is summed with."""
     await conn.execute(
         """
         INSERT INTO report_shape (slug, shape) VALUES ($1, $2)
@@ -398,4 +397,3 @@ async def replace_report_rollup(
         slug,
         msgspec.to_builtins(shape),
     )
-    await conn.execute(_INSERT_ROWS, slug, rows)
