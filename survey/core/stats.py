@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 import msgspec
 
+from survey.core import factor
 from survey.core.distributions import f_ppf
 from survey.core.filters import ReportFilter, canonical_number, is_number
 from survey.core.model import (
@@ -88,6 +89,8 @@ class ItemReliability(msgspec.Struct, frozen=True, kw_only=True):
     alpha_if_dropped: float | None
     # Worth a look: item-rest r under .30, or α higher without the item.
     weak: bool = False
+    # Its loading on the dimension's one-factor minres model (keyed: reversed items reversed).
+    loading: float | None = None
 
 
 class Reliability(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +105,9 @@ class Reliability(msgspec.Struct, frozen=True, kw_only=True):
     # The standard error of measurement on the 0-100 scale: the complete cases' SD of the
     # dimension score times √(1 - α).
     sem: float | None = None
+    # McDonald's ω total from a one-factor minres model of the items' correlations (keyed),
+    # as psych::omega(nfactors = 1) gives it: 1 - Σ(1 - λ²)/ΣR.
+    omega: float | None = None
     items: list[ItemReliability]
 
 
@@ -532,9 +538,14 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
             )
         )
     value = alpha(everyone)
+    fitted = None
+    correlation = factor.correlations_from([[float(c) for c in row] for row in cov])
+    if correlation is not None:
+        fitted = factor.omega_total(correlation)
     rows = [
         msgspec.structs.replace(
             row,
+            loading=fitted[1][a] if fitted is not None else None,
             weak=(row.item_rest is not None and row.item_rest < WEAK_ITEM_REST)
             or (
                 value is not None
@@ -542,7 +553,7 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
                 and row.alpha_if_dropped > value
             ),
         )
-        for row in rows
+        for a, row in enumerate(rows)
     ]
     low = high = sem = None
     if value is not None and value < 1:
@@ -564,6 +575,7 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
         alpha_low=low,
         alpha_high=high,
         sem=sem,
+        omega=fitted[0] if fitted is not None else None,
         items=rows,
     )
 
