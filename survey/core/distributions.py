@@ -74,3 +74,27 @@ def f_ppf(p: float, d1: float, d2: float) -> float:
         if high - low <= 1e-13 * high:
             break
     return (low + high) / 2.0
+
+
+def t_quantile_975(df: float) -> float:
+    """Student's t 0.975 quantile, the half-width factor of a 95% interval: t² ~ F(1, df)."""
+    return math.sqrt(f_ppf(0.95, 1.0, df))
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """P(|T| ≥ |t|) for Student's t with df degrees of freedom."""
+    return betainc(df / 2.0, 0.5, df / (df + t * t)) if t else 1.0
+
+
+def benjamini_hochberg(ps: list[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values, in the order given (as
+    scipy.stats.false_discovery_control(ps, method="bh"))."""
+    m = len(ps)
+    order = sorted(range(m), key=ps.__getitem__)
+    adjusted = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, ps[i] * m / rank)
+        adjusted[i] = running
+    return adjusted

@@ -8,13 +8,19 @@ segment breakdowns. Nothing here reads a response.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 import msgspec
 
 from survey.core import factor
-from survey.core.distributions import f_ppf
+from survey.core.distributions import (
+    benjamini_hochberg,
+    f_ppf,
+    t_quantile_975,
+    t_two_sided_p,
+)
 from survey.core.filters import ReportFilter, canonical_number, is_number
 from survey.core.model import (
     NA,
@@ -124,12 +130,36 @@ class ProfileCount(msgspec.Struct, frozen=True, kw_only=True):
     share: float | None  # of scored responses
 
 
+class GroupScore(msgspec.Struct, frozen=True, kw_only=True):
+    """A segment value's mean of one score (the index or a dimension), against the others who
+    answered the same segment question ("the rest")."""
+
+    id: str  # the index's id or a dimension's
+    name: str
+    n: int  # responses of this value with the score
+    mean: float | None
+    sd: float | None
+    # The mean's 95% confidence interval: mean ± t(.975, n - 1) · sd / √n.
+    low: float | None = None
+    high: float | None = None
+    # Hedges' g against the rest (pooled SD, small-sample correction) and its 95% interval by
+    # the normal approximation of Hedges & Olkin (1985): SE² = (n₁+n₂)/(n₁n₂) + g²/(2(n₁+n₂)).
+    g: float | None = None
+    g_low: float | None = None
+    g_high: float | None = None
+    # Welch's t-test of the two means, two-sided; adjusted by Benjamini–Hochberg over every
+    # test in the report.
+    p: float | None = None
+    p_adjusted: float | None = None
+
+
 class SegmentValue(msgspec.Struct, frozen=True, kw_only=True):
     value: str
     suppressed: bool
     n: int | None
     mean_index: float | None
     profiles: dict[str, int]
+    scores: list[GroupScore] = []
 
 
 class Segment(msgspec.Struct, frozen=True, kw_only=True):
@@ -287,7 +317,7 @@ def build_report(
         items=[item_stats(q, item, sums) for item in q.items if not isinstance(item, TextItem)],
         reliability=[reliability(q, d.id, sums) for d in q.dimensions],
         correlations=correlations([d.id for d in q.dimensions], sums),
-        segments=[segment(q, item, sums, min_cell) for item in q.segments],
+        segments=adjusted([segment(q, item, sums, min_cell) for item in q.segments]),
         timeline=sorted(
             (DayCount(date.fromisoformat(k[1]), _int(v)) for k, v in sums.items() if k[0] == "t"),
             key=lambda d: d.day,
@@ -623,12 +653,9 @@ def correlations(dimensions: list[str], sums: Sums) -> Correlations:
 
 def segment(q: Questionnaire, item: ChoiceItem | NumberItem, sums: Sums, min_cell: int) -> Segment:
     """Profile mix and mean index per value; values with fewer than `min_cell` are suppressed."""
-    values = sorted(
-        {k[2] for k in sums if k[:2] == ("g", item.id) and len(k) == 4 and k[3] == "n"},
-        key=lambda v: (float(v), v) if isinstance(item, NumberItem) and is_number(v) else (0, v),
+    values = _ordered(
+        item, {k[2] for k in sums if k[:2] == ("g", item.id) and len(k) == 4 and k[3] == "n"}
     )
-    if isinstance(item, ChoiceItem):
-        values = [o for o in item.options if o in values]
     rows = []
     for value in values:
         count = _int(sums.get(("g", item.id, value, "n")))
@@ -640,6 +667,7 @@ def segment(q: Questionnaire, item: ChoiceItem | NumberItem, sums: Sums, min_cel
             )
             continue
         scored = _int(sums.get(("g", item.id, value, "scored")))
+        rest = [v for v in values if v != value]
         rows.append(
             SegmentValue(
                 value=value,
@@ -651,6 +679,183 @@ def segment(q: Questionnaire, item: ChoiceItem | NumberItem, sums: Sums, min_cel
                 profiles={
                     p.id: _int(sums.get(("g", item.id, value, "p", p.id))) for p in q.profiles
                 },
+                scores=[
+                    group_score(
+                        q.scoring.index.id,
+                        q.scoring.index.name,
+                        _moments(sums, ("g", item.id), [value], _INDEX_TAILS),
+                        _moments(sums, ("g", item.id), rest, _INDEX_TAILS),
+                    ),
+                    *(
+                        group_score(
+                            d.id,
+                            d.name,
+                            _moments(sums, ("gd", item.id), [value], _dimension_tails(d.id)),
+                            _moments(sums, ("gd", item.id), rest, _dimension_tails(d.id)),
+                        )
+                        for d in q.dimensions
+                    ),
+                ],
             )
         )
     return Segment(item=item.id, text=item.text, values=rows)
+
+
+def _ordered(item: ChoiceItem | NumberItem, values: set[str]) -> list[str]:
+    """A segment item's values as a report lists them: options in their order, numbers by
+    size."""
+    if isinstance(item, ChoiceItem):
+        return [o for o in item.options if o in values]
+    return sorted(values, key=lambda v: (float(v), v) if is_number(v) else (0, v))
+
+
+Moments = tuple[float, float, float]  # n, Σx, Σx²
+
+
+def _moments(
+    sums: Sums, head: tuple[str, ...], values: list[str], tails: tuple[tuple[str, ...], ...]
+) -> Moments:
+    """The count, sum and sum of squares of a score over some values of a segment item, from
+    the keys head + value + each tail."""
+    n, total, squares = (sum(sums.get((*head, v, *tail), 0.0) for v in values) for tail in tails)
+    return n, total, squares
+
+
+_INDEX_TAILS = (("scored",), ("isum",), ("isq",))
+
+
+def _dimension_tails(dimension: str) -> tuple[tuple[str, ...], ...]:
+    return (dimension, "n"), (dimension, "s"), (dimension, "ss")
+
+
+def group_score(id: str, name: str, mine: Moments, rest: Moments) -> GroupScore:
+    """A value's mean with its interval, and its difference from the rest (see GroupScore)."""
+    n1, s1, q1 = mine
+    n = _int(n1)
+    if n < 1:
+        return GroupScore(id=id, name=name, n=0, mean=None, sd=None)
+    mean = s1 / n1
+    if n < 2:
+        return GroupScore(id=id, name=name, n=n, mean=mean, sd=None)
+    var1 = max(q1 - s1 * s1 / n1, 0.0) / (n1 - 1)
+    sd = math.sqrt(var1)
+    half = t_quantile_975(n1 - 1) * sd / math.sqrt(n1)
+    out = GroupScore(id=id, name=name, n=n, mean=mean, sd=sd, low=mean - half, high=mean + half)
+    n2, s2, q2 = rest
+    if n2 < 2:
+        return out
+    var2 = max(q2 - s2 * s2 / n2, 0.0) / (n2 - 1)
+    pooled = ((n1 - 1) * var1 + (n2 - 1) * var2) / (n1 + n2 - 2)
+    se2 = var1 / n1 + var2 / n2
+    if pooled <= _NOISE * max(q1 / n1, q2 / n2, 1.0) or se2 <= 0:
+        return out
+    difference = mean - s2 / n2
+    g = difference / math.sqrt(pooled) * (1 - 3 / (4 * (n1 + n2) - 9))
+    se_g = math.sqrt((n1 + n2) / (n1 * n2) + g * g / (2 * (n1 + n2)))
+    t = difference / math.sqrt(se2)
+    df = se2**2 / ((var1 / n1) ** 2 / (n1 - 1) + (var2 / n2) ** 2 / (n2 - 1))
+    return msgspec.structs.replace(
+        out, g=g, g_low=g - _Z975 * se_g, g_high=g + _Z975 * se_g, p=t_two_sided_p(t, df)
+    )
+
+
+_Z975 = 1.959963984540054  # the standard normal's 0.975 quantile
+
+
+def adjusted(segments: list[Segment]) -> list[Segment]:
+    """The segments with every test's p adjusted by Benjamini–Hochberg over all of them."""
+    ps = [s.p for seg in segments for v in seg.values for s in v.scores if s.p is not None]
+    adjusted_ps = iter(benjamini_hochberg(ps))
+    return [
+        msgspec.structs.replace(
+            seg,
+            values=[
+                msgspec.structs.replace(
+                    v,
+                    scores=[
+                        s
+                        if s.p is None
+                        else msgspec.structs.replace(s, p_adjusted=next(adjusted_ps))
+                        for s in v.scores
+                    ],
+                )
+                for v in seg.values
+            ],
+        )
+        for seg in segments
+    ]
+
+
+# --- norms -------------------------------------------------------------------------------------
+
+NORM_PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
+
+
+class Norm(msgspec.Struct, frozen=True, kw_only=True):
+    """A score's norm table for one group: everyone (segment None) or one segment value."""
+
+    id: str  # the index's id or a dimension's
+    name: str
+    segment: str | None
+    value: str | None
+    n: int
+    # at_or_below[s]: the percent of the group whose score, rounded to 4 decimals, is at or
+    # below the whole score s (0-100).
+    at_or_below: list[float]
+    # The lowest whole score at or below which at least p percent of the group lie.
+    percentiles: dict[str, int]
+
+
+def norm(
+    id: str, name: str, segment: str | None, value: str | None, counts: Mapping[int, float]
+) -> Norm:
+    """A norm table from counts by whole score: each score rounded up to a whole number."""
+    n = _int(sum(counts.values()))
+    running, at_or_below = 0.0, []
+    for whole in range(101):
+        running += counts.get(whole, 0.0)
+        at_or_below.append(100 * running / n if n else 0.0)
+    return Norm(
+        id=id,
+        name=name,
+        segment=segment,
+        value=value,
+        n=n,
+        at_or_below=at_or_below,
+        percentiles={
+            str(p): next(s for s, share in enumerate(at_or_below) if share >= p - 1e-9)
+            for p in NORM_PERCENTILES
+        }
+        if n
+        else {},
+    )
+
+
+def norms(q: Questionnaire, sums: Sums, min_cell: int) -> list[Norm]:
+    """Norm tables of the index and each dimension: everyone's, then each segment value's with
+    at least `min_cell` responses (smaller ones are left out)."""
+    scores = [(q.scoring.index.id, q.scoring.index.name), *((d.id, d.name) for d in q.dimensions)]
+    everyone: dict[str, dict[int, float]] = {}
+    for id, _ in scores:
+        prefix = ("i",) if id == q.scoring.index.id else ("d", id)
+        counts: dict[int, float] = defaultdict(float)
+        for value, count in _values(sums, prefix).items():
+            counts[math.ceil(value)] += count
+        everyone[id] = counts
+    groups: dict[tuple[str, str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for key, count in sums.items():
+        if key[0] == "gi" and count > 0:
+            groups[key[1], key[2], q.scoring.index.id][int(key[3])] += count
+        elif key[0] == "gb" and count > 0:
+            groups[key[1], key[2], key[3]][int(key[4])] += count
+    out = [norm(id, name, None, None, everyone[id]) for id, name in scores]
+    for item in q.segments:
+        values = _ordered(item, {v for (segment, v, _) in groups if segment == item.id})
+        for value in values:
+            if _int(sums.get(("g", item.id, value, "n"))) < min_cell:
+                continue
+            out.extend(
+                norm(id, name, item.id, value, groups.get((item.id, value, id), {}))
+                for id, name in scores
+            )
+    return out

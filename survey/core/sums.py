@@ -29,7 +29,13 @@ The keys, one table for SQL and Python:
                                    scores, their squares and product
     ("g", item, value, part)       for a segment item's value: part        segments
                                    n → 1, scored → 1 if complete,
-                                   isum → the index (0 if none)
+                                   isum → the index (0 if none),
+                                   isq → its square (0 if none)
+    ("gi", item, value, whole)     1 under the index rounded to 4           segments' norms
+                                   decimals, then up to a whole number
+    ("gd", item, value, dim, part) for a dimension scored: n → 1,           segments' means,
+                                   s → the score, ss → its square          their intervals
+    ("gb", item, value, dim, whole) 1 under the score as for "gi"           segments' norms
     ("g", item, value, "p", prof)  1 per segment value and profile         segments' profiles
 
 Numbers and values are keyed by their text as PostgreSQL prints them (value_text,
@@ -42,6 +48,7 @@ sums, key for key.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -205,13 +212,13 @@ def _sums(
     for item in plan.multi:
         chosen = map(methodcaller("get", item), answers)
         _count(sums, ("v", item), [o for c in chosen if c.__class__ is list for o in c])
-    for item in plan.segments:
-        _segment(
-            sums, item, _texts(list(map(methodcaller("get", item), answers))), indexes, profiles
-        )
     dimensions = [s.dimensions for s in scores]
     names = sorted({name for d in dimensions for name in d})
     columns = [list(map(methodcaller("get", name), dimensions)) for name in names]
+    for item in plan.segments:
+        texts = _texts(list(map(methodcaller("get", item), answers)))
+        _segment(sums, item, texts, indexes, profiles)
+        _segment_scores(sums, item, texts, indexes, dict(zip(names, columns, strict=True)))
     for name, column in zip(names, columns, strict=True):
         _count_rounded(sums, ("d", name), column)
     _dimension_pairs(sums, names, columns)
@@ -272,17 +279,52 @@ def _segment(
         (t, i) for t, i in zip(texts, indexes, strict=True) if t is not None and i is not None
     ]
     isum: defaultdict[str, float] = defaultdict(float)
+    isq: defaultdict[str, float] = defaultdict(float)
     for text, index in scored:
         isum[text] += index
+        isq[text] += index * index
     complete = Counter(t for t, _ in scored)
     for value, n in Counter(texts).items():
         if value is not None:
             sums["g", item, value, "n"] = float(n)
             sums["g", item, value, "scored"] = float(complete[value])
             sums["g", item, value, "isum"] = isum[value]
+            sums["g", item, value, "isq"] = isq[value]
     for (value, profile), n in Counter(zip(texts, profiles, strict=True)).items():
         if value is not None and profile is not None:
             sums["g", item, value, "p", profile] = float(n)
+
+
+def whole_text(x: float) -> str:
+    """The score rounded to four decimals (as rounded_text), then up to a whole number: the
+    norm tables' bins, so that a bin's count is of scores above the whole number below it and
+    at or below its own."""
+    return str(math.ceil(Decimal(rounded_text(x))))
+
+
+def _segment_scores(
+    sums: dict[Key, float],
+    item: str,
+    texts: list[str | None],
+    indexes: list[float | None],
+    columns: dict[str, list[float | None]],
+) -> None:
+    """Per value of a segment item: the index's norm bins; each dimension's count, sum, sum
+    of squares and norm bins."""
+    key: Key
+    for text, index in zip(texts, indexes, strict=True):
+        if text is not None and index is not None:
+            key = ("gi", item, text, whole_text(index))
+            sums[key] = sums.get(key, 0.0) + 1.0
+    for dim, column in columns.items():
+        for text, score in zip(texts, column, strict=True):
+            if text is None or score is None:
+                continue
+            for part, value in (("n", 1.0), ("s", score), ("ss", score * score)):
+                key = ("gd", item, text, dim, part)
+                sums[key] = sums.get(key, 0.0) + value
+            key = ("gb", item, text, dim, whole_text(score))
+            sums[key] = sums.get(key, 0.0) + 1.0
 
 
 def _item_products(

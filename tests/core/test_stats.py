@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -319,7 +320,9 @@ def test_a_segment_value_under_min_cell_is_suppressed(teamwork):
     got = stats.segment(teamwork, teamwork.item("department"), sums, min_cell=5)
     assert [v.value for v in got.values] == ["Engineering", "Sales", "Support"]
     engineering, sales, support = got.values
-    assert engineering == stats.SegmentValue(
+    index = engineering.scores[0]
+    assert (index.id, index.n, index.mean) == (teamwork.scoring.index.id, 4, 60.0)
+    assert msgspec.structs.replace(engineering, scores=[]) == stats.SegmentValue(
         value="Engineering",
         suppressed=False,
         n=5,
