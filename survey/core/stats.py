@@ -839,15 +839,15 @@ def norms(q: Questionnaire, sums: Sums, min_cell: int) -> list[Norm]:
     for id, _ in scores:
         prefix = ("i",) if id == q.scoring.index.id else ("d", id)
         counts: dict[int, float] = defaultdict(float)
-        for value, count in _values(sums, prefix).items():
-            counts[math.ceil(value)] += count
+        for score, many in _values(sums, prefix).items():
+            counts[math.ceil(score)] += many
         everyone[id] = counts
     groups: dict[tuple[str, str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
-    for key, count in sums.items():
-        if key[0] == "gi" and count > 0:
-            groups[key[1], key[2], q.scoring.index.id][int(key[3])] += count
-        elif key[0] == "gb" and count > 0:
-            groups[key[1], key[2], key[3]][int(key[4])] += count
+    for key, total in sums.items():
+        if key[0] == "gi" and total > 0:
+            groups[key[1], key[2], q.scoring.index.id][int(key[3])] += total
+        elif key[0] == "gb" and total > 0:
+            groups[key[1], key[2], key[3]][int(key[4])] += total
     out = [norm(id, name, None, None, everyone[id]) for id, name in scores]
     for item in q.segments:
         values = _ordered(item, {v for (segment, v, _) in groups if segment == item.id})
