@@ -645,6 +645,69 @@ def export(
 @main.command()
 @click.argument("slug")
 @click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The folder to write SLUG-cfa.csv and SLUG-cfa.R to (made if missing).",
+)
+@click.option(
+    "--group-by",
+    metavar="ITEM",
+    help="A segment item: the script also tests invariance across its groups.",
+)
+@filter_options
+def cfa(slug: str, out_dir: str, group_by: str | None, filter_params: dict[str, str]) -> None:
+    """Write the items for confirmatory factor analysis and the lavaan script that fits them.
+
+    The item file holds each scored likert item keyed (reverse-keyed ones reversed), for the
+    responses the filters select; `Rscript SLUG-cfa.R` in the folder runs the analysis.
+    """
+    from survey.core import lavaan
+    from survey.flows import export
+
+    settings = settings_from_env()
+    loaded = _served(settings, slug)
+    where = report_filter(loaded, filter_params)
+    try:
+        text = export.cfa_script(loaded, where, group_by, datetime.now(UTC).date())
+    except lavaan.NotASegment as exc:
+        raise click.BadParameter(str(exc), param_hint="--group-by") from None
+    except lavaan.NotForLavaan as exc:
+        fail(str(exc))
+        raise
+    data_name, script_name = export.cfa_files(slug)
+    folder = Path(out_dir)
+    url = database_url(settings)
+    migrate_or_exit(url)  # as `survey export`: no file unless the database answers
+
+    async def work(conn: db.Connection) -> int:
+        total = await exports.select_export_count(conn, slug, where)
+        progress = export.Progress()
+        chunks = export.export_chunks(conn, loaded, where, "cfa", progress, group_by=group_by)
+        async with contextlib.aclosing(chunks):
+            with _bar(total, f"exporting to {folder / data_name}") as bar:
+                async for chunk in chunks:
+                    sink.write(chunk)
+                    bar.update(min(progress.rows, total) - bar.pos)
+        return progress.rows
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot make {folder}: {exc.strerror}")
+    with _output(str(folder / data_name)) as sink:
+        written = connected(work, url)
+    (folder / script_name).write_text(text, encoding="utf-8")
+    click.echo(
+        f"wrote {written} responses to {folder / data_name} and the script {folder / script_name}"
+        f"; run `Rscript {script_name}` in {folder}"
+    )
+
+
+@main.command()
+@click.argument("slug")
+@click.option(
     "--responses",
     "count",
     type=click.IntRange(min=1),

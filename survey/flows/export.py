@@ -2,7 +2,9 @@
 
 PostgreSQL writes the CSV export itself (COPY … TO STDOUT) and its bytes pass through; the JSONL
 export reads a server-side cursor a batch at a time and encodes each batch as it arrives. Either
-way memory stays flat however many rows there are. The API and the CLI share all of it.
+way memory stays flat however many rows there are. The item file for factor analysis in R
+(`cfa`: core.lavaan's rows) reads the same cursor as JSONL, and its script is made here too.
+The API and the CLI share all of it.
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ import io
 from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 import asyncpg
 import msgspec
 
-from survey.core import csvcells, display
-from survey.core.filters import ReportFilter
+from survey.core import csvcells, display, lavaan
+from survey.core.filters import ReportFilter, query_of
 from survey.core.model import Loaded, Questionnaire
 from survey.store import db, exports
 
-Format = Literal["csv", "jsonl"]
+# `cfa`: response_id, the grouping segment if any, and each scored item keyed (core.lavaan).
+Format = Literal["csv", "jsonl", "cfa"]
 
 EXPORT_BATCH = 5_000
 CHUNK = 256 * 1024  # bytes of CSV passed on at a time
@@ -94,12 +98,16 @@ async def export_chunks(
     fmt: Format,
     progress: Progress | None = None,
     helper: db.Connection | None = None,
+    group_by: str | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The export's bytes, a chunk at a time; CSV's header first. A CSV export shares its
-    work with the `helper` connection when given (exports.copy_export_csv)."""
+    work with the `helper` connection when given (exports.copy_export_csv); a `cfa` export
+    has a column for the segment item `group_by` when given."""
     progress = progress if progress is not None else Progress()
     if fmt == "csv":
         chunks = _csv_chunks(conn, loaded, where, progress, helper)
+    elif fmt == "cfa":
+        chunks = _cfa_chunks(conn, loaded, where, progress, group_by)
     else:
         chunks = _jsonl_chunks(conn, loaded, where, progress)
     async with aclosing(chunks):
@@ -193,8 +201,61 @@ async def _jsonl_chunks(
             yield chunk
 
 
+async def _cfa_chunks(
+    conn: db.Connection,
+    loaded: Loaded,
+    where: ReportFilter,
+    progress: Progress,
+    group_by: str | None,
+) -> AsyncGenerator[bytes, None]:
+    """The item file: the rows JSONL reads, each made a line of keyed items in a thread."""
+    q = loaded.definition
+    yield csv_line(lavaan.columns(q, group_by))
+    batches = exports.select_export_batches(conn, q.slug, where, EXPORT_BATCH)
+    async with aclosing(batches):
+        async for rows in batches:
+            chunk = await asyncio.to_thread(cfa_chunk, q, rows, group_by)
+            progress.rows += len(rows)
+            yield chunk
+
+
+_answers = msgspec.json.Decoder(dict[str, Any])
+
+
+def cfa_chunk(q: Questionnaire, rows: Iterable[asyncpg.Record], group_by: str | None) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow(lavaan.row(q, row["id"], _answers.decode(row["answers"]), group_by))
+    return buffer.getvalue().encode()
+
+
+def cfa_files(slug: str) -> tuple[str, str]:
+    """The item file's and the script's names: the script reads the file by its name."""
+    return f"{slug}-cfa.csv", f"{slug}-cfa.R"
+
+
+def cfa_script(loaded: Loaded, where: ReportFilter, group_by: str | None, today: date) -> str:
+    """The R script for the item file that `where` and `group_by` make (core.lavaan.script);
+    NotASegment or NotForLavaan when there can be none."""
+    selection = ", ".join(f"{name}={value}" for name, value in parse_qsl(query_of(where)))
+    return lavaan.script(
+        loaded.definition,
+        version=loaded.version,
+        generated=today,
+        data_file=cfa_files(loaded.definition.slug)[0],
+        group_by=group_by,
+        selection=[f"selected with {selection}"],
+    )
+
+
 async def pooled_export(
-    pool: asyncpg.Pool, wait: float, loaded: Loaded, where: ReportFilter, fmt: Format
+    pool: asyncpg.Pool,
+    wait: float,
+    loaded: Loaded,
+    where: ReportFilter,
+    fmt: Format,
+    group_by: str | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The export's chunks, made by a task of their own on a connection of their own.
 
@@ -234,7 +295,7 @@ async def pooled_export(
         # The connections go back before the reader hears the end, so that they are in the
         # pool by the time the response is complete.
         try:
-            chunks = export_chunks(conn, loaded, where, fmt, helper=helper)
+            chunks = export_chunks(conn, loaded, where, fmt, helper=helper, group_by=group_by)
             async with aclosing(chunks):
                 async for chunk in chunks:
                     await queue.put(chunk)

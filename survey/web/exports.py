@@ -1,4 +1,5 @@
-"""Responses in bulk over HTTP: the CSV and JSONL exports, and the NDJSON import."""
+"""Responses in bulk over HTTP: the CSV and JSONL exports, the item file and R script for
+factor analysis in lavaan, and the NDJSON import."""
 
 from __future__ import annotations
 
@@ -8,34 +9,59 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar import Controller, Litestar, Request, get, post
+from litestar import Controller, Litestar, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath
 from litestar.response import Stream
 
+from survey.core import lavaan
 from survey.core.filters import filter_of
+from survey.core.model import Loaded
 from survey.errors import InvalidSubmission
-from survey.flows.export import Format, pooled_export
+from survey.flows.export import Format, cfa_files, cfa_script, pooled_export
 from survey.flows.ingest import ImportSummary, import_ndjson, nothing_stored, scoring_pool
 from survey.web import auth, http
 from survey.web.http import P401, P403, P404, P422, P503, Db, problem, questionnaire
 
 # Litestar adds `; charset=utf-8` to text types.
-MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv",
+    "jsonl": "application/x-ndjson",
+    "cfa": "text/csv",
+    "R": "text/x-r",
+}
 
 IMPORT_MAX_BODY = 256 * 1024 * 1024
 
 
+def _group_by(loaded: Loaded, params: dict[str, str]) -> str | None:
+    """The `group_by` parameter of the lavaan downloads, taken out of the filter's: a segment
+    item or nothing; anything else is a 400 naming it."""
+    name = params.pop("group_by", "") or None
+    if name is not None:
+        try:
+            lavaan.segment_item(loaded.definition, name)
+        except lavaan.NotASegment as exc:
+            problem = {"key": "group_by", "message": str(exc), "source": "query"}
+            raise ValidationException(str(exc), extra=[problem]) from None
+    return name
+
+
 async def _stream(state: State, request: Request[Any, Any, Any], slug: str, fmt: Format) -> Stream:
     loaded = questionnaire(state, slug)
-    where = filter_of(loaded.definition, dict(request.query_params))
-    chunks = pooled_export(state.pool, state.settings.db_timeout, loaded, where, fmt)
+    params = dict(request.query_params)
+    group_by = _group_by(loaded, params) if fmt == "cfa" else None
+    where = filter_of(loaded.definition, params)
+    chunks = pooled_export(state.pool, state.settings.db_timeout, loaded, where, fmt, group_by)
     await anext(chunks)  # a database that cannot be reached is a 503, not a cut-off 200
     day = datetime.now(UTC).strftime("%Y-%m-%d")
+    # The lavaan script reads the item file by its name: it keeps it, undated.
+    filename = cfa_files(slug)[0] if fmt == "cfa" else f"{slug}-responses-{day}.{fmt}"
     headers = {
-        "Content-Disposition": f'attachment; filename="{slug}-responses-{day}.{fmt}"',
+        "Content-Disposition": f'attachment; filename="{filename}"',
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
         "Vary": "Accept-Encoding",
@@ -94,9 +120,24 @@ class ImportOperation(Operation):
 
 
 P413 = problem(413, "Body over 256 MB")
+P400_GROUP = problem(400, "`group_by` names no segment item of the questionnaire")
+P422_LAVAAN = problem(422, "A filter is invalid, or the questionnaire has no model lavaan can fit")
 _EXPORT_DOC = """Every response the filters select, one {what} per response, streamed oldest
 first. Filters as the report's: `from`, `to` (UTC dates), `version`, `include_demo` and any
 segment item (`industry=Technology`)."""
+
+
+_CFA_DOC = """{what} For confirmatory factor analysis in R's lavaan: download the item file
+and the script with the same query into one folder. Filters as the CSV export's; `group_by`
+names a segment item to compare groups by (a 400 if it is not one)."""
+_CFA_CSV_DOC = _CFA_DOC.format(
+    what="The item file: `response_id`, the `group_by` item's answer if asked for, then each "
+    "scored likert item keyed (reverse-keyed items reversed); N/A and no answer are empty."
+)
+_CFA_SCRIPT_DOC = _CFA_DOC.format(
+    what="The R script: lavaan's model from the questionnaire's dimensions, a one-group CFA "
+    "and, with `group_by`, the configural, metric, scalar and strict models compared."
+)
 
 
 def _export_route(fmt: Format, each: str, more: str = "") -> dict[str, Any]:
@@ -129,6 +170,49 @@ class ExportController(Controller):
     ) -> Stream:
         """Export the responses as JSON Lines."""
         return await _stream(state, request, slug, "jsonl")
+
+    @get(
+        "/{slug:str}/exports/cfa.csv",
+        guards=[auth.requires_scope("reports")],
+        media_type=MEDIA_TYPES["cfa"],
+        opt={"skip_compression": True},
+        description=_CFA_CSV_DOC,
+        responses=P400_GROUP | P401 | P403 | P404 | P422 | P503,
+    )
+    async def export_cfa_csv(
+        self, state: State, request: Request[Any, Any, Any], slug: FromPath[str]
+    ) -> Stream:
+        """Export the items for confirmatory factor analysis in R, as CSV."""
+        return await _stream(state, request, slug, "cfa")
+
+    @get(
+        "/{slug:str}/exports/cfa.R",
+        guards=[auth.requires_scope("reports")],
+        media_type=MEDIA_TYPES["R"],
+        description=_CFA_SCRIPT_DOC,
+        responses=P400_GROUP | P401 | P403 | P404 | P422_LAVAAN,
+    )
+    async def export_cfa_script(
+        self, state: State, request: Request[Any, Any, Any], slug: FromPath[str]
+    ) -> Response[str]:
+        """The lavaan script for the item file with the same filters and `group_by`."""
+        loaded = questionnaire(state, slug)
+        params = dict(request.query_params)
+        group_by = _group_by(loaded, params)
+        where = filter_of(loaded.definition, params)
+        try:
+            text = cfa_script(loaded, where, group_by, datetime.now(UTC).date())
+        except lavaan.NotForLavaan as exc:
+            raise HTTPException(str(exc), status_code=422) from None
+        return Response(
+            text,
+            media_type=MEDIA_TYPES["R"],
+            headers={
+                "Content-Disposition": f'attachment; filename="{cfa_files(slug)[1]}"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     @post(
         "/{slug:str}/responses/import",
