@@ -28,7 +28,13 @@ FLAGS: dict[str, str] = {
     "outlier": "dimension scores far from everyone else's (Mahalanobis distance)",
     "repeat_answers": "the same answers as a response sent shortly before",
     "repeat_browser": "the same browser as an earlier response",
+    "retake": "taken again through an earlier result's private link",
 }
+
+
+def as_retake(flags: list[str]) -> list[str]:
+    """A retake's flags: it repeats by design, so `retake` says so in place of repeat_*."""
+    return [*(f for f in flags if not f.startswith("repeat_") and f != "retake"), "retake"]
 
 
 class Signals(msgspec.Struct, frozen=True, kw_only=True):

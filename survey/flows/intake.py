@@ -4,6 +4,7 @@ store, present), and a respondent's own result by its private token: read, rank,
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -11,13 +12,13 @@ from datetime import datetime
 import msgspec
 from uuid_utils.compat import uuid7
 
+from survey.core import precision, scoring, tokens
 from survey.core import quality as core_quality
-from survey.core import scoring, tokens
-from survey.core.model import Loaded
+from survey.core.model import Loaded, Score
 from survey.core.submission import Submission, may_quote
 from survey.errors import InvalidSubmission
 from survey.flows import quality
-from survey.store import db, responses
+from survey.store import db, responses, rollup
 
 
 class ProfileRef(msgspec.Struct, frozen=True):
@@ -75,9 +76,11 @@ async def submit(
     item_order: list[str] | None = None,
     signals: core_quality.Signals | None = None,
     browser_hash: bytes | None = None,
+    retake_of: uuid.UUID | None = None,
 ) -> Receipt:
     """Validate, score, flag and store a submission; raises InvalidSubmission listing every
-    problem. `signals` and `browser_hash` come from the web form (the API has neither)."""
+    problem. `signals` and `browser_hash` come from the web form (the API has neither);
+    `retake_of`, the earlier response a retake was started from."""
     q = loaded.definition
     problems = scoring.validate(q, submission)
     if problems:
@@ -108,10 +111,11 @@ async def submit(
         idempotency_key=idempotency_key,
         request_hash=hashlib.sha256(body).digest() if idempotency_key and body else None,
         item_order=item_order,
-        flags=checked.flags,
+        flags=core_quality.as_retake(checked.flags) if retake_of else checked.flags,
         quality=checked.measures,
         answers_hash=checked.answers_hash,
         browser_hash=browser_hash,
+        retake_of=retake_of,
     )
     row, _ = await responses.insert_response(conn, new)
     shown = result_of(loaded, row)
@@ -161,3 +165,53 @@ async def standing(conn: db.Connection, slug: str, index: float | None) -> Stand
     if total < MIN_FOR_PERCENTILE or share is None:
         return None
     return Standing(share, total)
+
+
+# The SEMs move slowly; reading them costs a query, so each process keeps them a while.
+PRECISION_SECONDS = 600.0
+_precision: dict[tuple[str, str], tuple[float, precision.Precision]] = {}
+
+
+async def precision_for(conn: db.Connection, loaded: Loaded) -> precision.Precision:
+    """The SEMs of the index and the dimensions, from the clean responses to this version
+    (demo rows left out); a dimension with fewer than precision.MIN_N complete has none."""
+    key = (loaded.definition.slug, loaded.version)
+    now = time.monotonic()
+    cached = _precision.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    sums = await rollup.select_clean_sums(conn, key[0], key[1], ["r"])
+    found = precision.precision_from(loaded.definition, sums)
+    _precision[key] = (now + PRECISION_SECONDS, found)
+    return found
+
+
+class Certainty(msgspec.Struct, frozen=True, kw_only=True):
+    """How sure a result is, as its page says it."""
+
+    sems: precision.Precision
+    chances: list[precision.Chance] | None
+    borderline: bool
+    changes: list[precision.Change] | None  # since the earlier take, for a retake
+
+
+async def certainty_of(
+    conn: db.Connection, loaded: Loaded, row: responses.StoredResponse
+) -> Certainty:
+    """The result's bands, profile certainty and, for a retake, its change since the earlier
+    take whose response is still there."""
+    q = loaded.definition
+    known = await precision_for(conn, loaded)
+    profile = next((p for p in q.profiles if p.id == row.profile), None)
+    chances = precision.certainty(q, Score(row.dimensions, row.index_score, profile), known)
+    changes = None
+    if row.retake_of is not None:
+        earlier = await responses.select_scores(conn, row.retake_of)
+        if earlier is not None:
+            changes = precision.changes(q, earlier, (row.index_score, row.dimensions), known)
+    return Certainty(
+        sems=known,
+        chances=chances,
+        borderline=precision.borderline(chances),
+        changes=changes,
+    )

@@ -29,7 +29,7 @@ async def norms_for(conn: db.Connection, loaded: Loaded) -> quality.Norms | None
     if cached is not None and cached[0] > now:
         return cached[1]
     q = loaded.definition
-    sums = await rollup.select_pair_sums(conn, q.slug, loaded.version)
+    sums = await rollup.select_clean_sums(conn, q.slug, loaded.version, ["c"])
     norms = _usable(quality.norms_from([d.id for d in q.dimensions], sums), q.quality.min_norm)
     _norms[key] = (now + NORMS_SECONDS, norms)
     return norms
@@ -116,7 +116,7 @@ async def recompute(conn: db.Connection, loaded: Loaded) -> Recomputed:
             version: _usable(
                 quality.norms_from(
                     [d.id for d in definition.dimensions],
-                    await rollup.select_pair_sums(conn, q.slug, version),
+                    await rollup.select_clean_sums(conn, q.slug, version, ["c"]),
                 ),
                 rules.min_norm,
             )
@@ -148,6 +148,8 @@ async def recompute(conn: db.Connection, loaded: Loaded) -> Recomputed:
                     norms=norms[row["version"]],
                 )
                 flags = list(dict.fromkeys([*kept, *assessed.flags]))
+                if "retake" in kept:
+                    flags = quality.as_retake(flags)
                 if flags != list(row["flags"]) or (assessed.measures or None) != row["quality"]:
                     measures_json = (
                         msgspec.json.encode(assessed.measures) if assessed.measures else None
@@ -180,8 +182,9 @@ async def recompute(conn: db.Connection, loaded: Loaded) -> Recomputed:
     )
 
 
-# Flags decided from what only the form showed, which a stored response keeps.
-STICKY = ("unsigned", "honeypot")
+# Flags decided from what only the form showed, which a stored response keeps; and `retake`,
+# which its link decided (kept when the earlier response has gone since: it was a retake).
+STICKY = ("unsigned", "honeypot", "retake")
 
 
 def _usable(norms: quality.Norms | None, min_norm: int) -> quality.Norms | None:

@@ -41,6 +41,7 @@ class NewResponse(_Scored, frozen=True, kw_only=True):
     quality: dict[str, Any] | None = None  # the values the flags were decided on
     answers_hash: bytes | None = None
     browser_hash: bytes | None = None
+    retake_of: uuid.UUID | None = None  # the earlier response this one takes again
 
 
 class StoredResponse(_Scored, frozen=True, kw_only=True):
@@ -48,11 +49,12 @@ class StoredResponse(_Scored, frozen=True, kw_only=True):
 
     created_at: datetime
     complete: bool
+    retake_of: uuid.UUID | None = None
 
 
 _RESPONSE_COLUMNS = """
     id, slug, version, created_at, answers, dimensions, index_score, profile, complete,
-    quote_consent
+    quote_consent, retake_of
 """
 
 
@@ -75,9 +77,9 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
         INSERT INTO response (id, slug, version, source, answers, dimensions, index_score,
                               profile, complete, quote_consent, result_token_hash,
                               idempotency_key, request_hash, item_order, flags, quality,
-                              answers_hash, browser_hash)
+                              answers_hash, browser_hash, retake_of)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                $18)
+                $18, $19)
         ON CONFLICT DO NOTHING
         RETURNING created_at
         """,
@@ -99,6 +101,7 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
         new.quality,
         new.answers_hash,
         new.browser_hash,
+        new.retake_of,
     )
     if created_at is not None:
         stored = StoredResponse(
@@ -112,6 +115,7 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
             profile=new.profile,
             complete=new.index_score is not None,
             quote_consent=new.quote_consent,
+            retake_of=new.retake_of,
         )
         return stored, True
     first = await conn.fetchrow(
@@ -256,6 +260,16 @@ def copy_text(rows: list[CopiedResponse], *, folded: bool = False) -> bytes:
     `folded` when the caller adds their sums to the rollup itself (add_to_report_rollup)."""
     end = b"\tt\n" if folded else b"\tf\n"
     return b"".join([_copy_line(row) + end for row in rows])
+
+
+async def select_scores(
+    conn: db.Connection, response_id: uuid.UUID
+) -> tuple[float | None, dict[str, float | None]] | None:
+    """A response's index and dimension scores, by its id; None when it is gone."""
+    row = await conn.fetchrow(
+        "SELECT index_score, dimensions FROM response WHERE id = $1", response_id
+    )
+    return None if row is None else (row["index_score"], row["dimensions"])
 
 
 async def copy_responses(conn: db.Connection, data: bytes) -> None:

@@ -379,21 +379,23 @@ async def subtract_response(conn: db.Connection, response_id: object, slug: str)
     )
 
 
-async def select_pair_sums(
-    conn: db.Connection, slug: str, version: str
+async def select_clean_sums(
+    conn: db.Connection, slug: str, version: str, kinds: list[str]
 ) -> dict[tuple[str, ...], float]:
-    """The dimension pairs' sums (`c` keys) over the folded clean responses to one version,
-    synthetic demo responses left out: the outlier check's norms. Folded rows only, so that
-    it never folds or reads responses."""
+    """The sums of some kinds of key (`c`: dimension pairs, `r`: reliability) over the folded
+    clean responses to one version, synthetic demo responses left out: the norms a single
+    response is judged and shown against. Folded rows only, so that it never folds or reads
+    responses."""
     rows = await conn.fetch(
         """
         SELECT key, sum(value) AS value
           FROM report_rollup
-         WHERE slug = $1 AND version = $2 AND clean AND source <> 'demo' AND key[1] = 'c'
+         WHERE slug = $1 AND version = $2 AND clean AND source <> 'demo' AND key[1] = ANY($3)
          GROUP BY key
         """,
         slug,
         version,
+        kinds,
     )
     return {tuple(row["key"]): row["value"] for row in rows}
 

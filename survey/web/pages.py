@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from survey.config import Settings
-from survey.core import display, quality, scoring, tokens
+from survey.core import display, precision, quality, scoring, tokens
 from survey.core.charts import dimension_chart, dimension_views, number_text
 from survey.core.model import Answer, Loaded
 from survey.core.submission import Submission
@@ -50,6 +51,8 @@ NO_RESULT = "This result was not found, or its answers have been deleted."
 
 # The form's signed issue time, its honeypot, and the browser cookie (quality flags).
 STAMP, HONEYPOT = "_t", "_website"
+# A retake's form: the private link of the result it takes again.
+AGAIN = "_again"
 BROWSER_COOKIE = "survey_browser"
 BROWSER_DAYS = 365
 UNTIMED_AFTER = 24 * 3600.0  # seconds after which a form's time on it is not counted
@@ -135,11 +138,15 @@ def _form_page(
         # answer on it can bring another page.
         last = display.next_page(q, page, answers) is None
         send = display.surely_last(q, page, answers)
+    again = form.get(AGAIN)
+    again = again if isinstance(again, str) and again and not paged else None
     return Template(
         "form.html",
-        headers=PRIVATE if token else None,
+        # A draft's page, or a retake's form (which carries the earlier result's link).
+        headers=PRIVATE if token or again else None,
         context={
             "q": q,
+            "again": again,
             "sections": sections,
             # Conditions on these are applied live on the page; others the server has applied.
             "on_page": {item.id for _, items in sections for item in items},
@@ -294,6 +301,7 @@ async def submit_form(
             browser=_browser(state, request, loaded.definition.slug),
         )
     submission = submission_from_form(loaded.definition, data)
+    retake_of = await _retake_of(state, db, slug, data)
     try:
         async with db.transaction():
             receipt = await intake.submit(
@@ -307,11 +315,36 @@ async def submit_form(
                 ),
                 signals=_signals(state, slug, data),
                 browser_hash=_browser(state, request, slug),
+                retake_of=retake_of,
             )
     except InvalidSubmission as exc:
         errors = field_errors(loaded.definition, exc.problems)
         return _form_page(loaded, data, errors, status_code=422, secret=state.settings.secret)
     return Redirect(receipt.result_url, status_code=303)
+
+
+async def _retake_of(
+    state: State, conn: database.Connection, slug: str, data: FormData
+) -> uuid.UUID | None:
+    """The earlier response a retake's form names by its private link, if still there and to
+    the same questionnaire; a link that opens nothing makes an ordinary response."""
+    again = data.get(AGAIN)
+    if not isinstance(again, str) or not again:
+        return None
+    found = await intake.find_result(conn, state.questionnaires, again)
+    if found is None or found[1].slug != slug:
+        return None
+    return found[1].id
+
+
+@get("/r/{token:str}/again")
+async def take_again(
+    state: State, db: Db, request: Request[Any, Any, Any], token: FromPath[str]
+) -> Template:
+    """The form once more, linked to the earlier result so that the new one shows the change."""
+    loaded, _ = await _stored_result(state, db, token)
+    form: dict[str, str | list[str]] = {} if display.paged(loaded.definition) else {AGAIN: token}
+    return _with_browser(request, _form_page(loaded, form, [], secret=state.settings.secret))
 
 
 # A draft's pages are private, like a result: never indexed, never kept by a proxy.
@@ -414,6 +447,7 @@ async def show_result(
     q = loaded.definition
     dimensions = dimension_views(q, row.dimensions)
     profile = next((p for p in q.profiles if p.id == row.profile), None)
+    sure = await intake.certainty_of(db, loaded, row)
     return Template(
         "result.html",
         context={
@@ -423,6 +457,16 @@ async def show_result(
             "dimensions": dimensions,
             "chart": dimension_chart(q, dimensions),
             "standing": await intake.standing(db, q.slug, row.index_score),
+            "sure": sure,
+            "bands": {
+                q.scoring.index.id: precision.band(row.index_score, sure.sems.index_sem),
+                **{d: precision.band(v, sure.sems.sems.get(d)) for d, v in row.dimensions.items()},
+            },
+            "labels": {p.id: p.label for p in q.profiles},
+            "names": {q.scoring.index.id: q.scoring.index.name}
+            | {d.id: d.name for d in q.dimensions},
+            "min_n": precision.MIN_N,
+            "again": not display.paged(q),
             "token": token,
             "error": False,
             "link": str(request.base_url).rstrip("/") + f"/r/{token}",
@@ -475,6 +519,7 @@ def router(settings: Settings) -> Router:
             submit_page,
             show_result,
             delete_result,
+            take_again,
             delete_draft,
             deleted,
         ],
