@@ -7,3 +7,7 @@ ALTER TABLE response
 
 -- The foreign key's check when a response is deleted looks here.
 CREATE INDEX response_retake_of_idx ON response (retake_of) WHERE retake_of IS NOT NULL;
+
+-- A multi-page retake keeps the pointer in its draft until its last page is sent.
+ALTER TABLE draft
+    ADD COLUMN retake_of uuid REFERENCES response (id) ON DELETE SET NULL;

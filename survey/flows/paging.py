@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import uuid
 from collections.abc import Mapping
 
 import asyncpg
@@ -82,8 +83,10 @@ async def save(
     seed: int | None,
     days: int,
     signals: quality.Signals | None = None,
+    retake_of: uuid.UUID | None = None,
 ) -> None:
-    """Keep the answers so far, to resume at `page`, and how the pages so far were filled in."""
+    """Keep the answers so far, to resume at `page`, and how the pages so far were filled in
+    (and, from the first save, the earlier response a retake was started from)."""
     draft = drafts.Draft(
         slug=loaded.definition.slug,
         version=loaded.version,
@@ -93,6 +96,7 @@ async def save(
         seconds=(signals.seconds or 0.0) if signals else 0.0,
         unsigned=not signals.signed if signals else False,
         honeypot=signals.honeypot if signals else False,
+        retake_of=retake_of,
     )
     await drafts.upsert_draft(conn, tokens.token_hash(token), draft, days)
 
@@ -107,6 +111,7 @@ async def finish(
     item_order: list[str] | None,
     signals: quality.Signals | None = None,
     browser_hash: bytes | None = None,
+    retake_of: uuid.UUID | None = None,
 ) -> intake.Receipt:
     """Submit the whole response from the last page and erase its draft, in one transaction;
     raises InvalidSubmission as intake.submit does (the draft then stays), and DraftGone when
@@ -125,5 +130,6 @@ async def finish(
             item_order=item_order,
             signals=signals,
             browser_hash=browser_hash,
+            retake_of=retake_of,
         )
     return receipt

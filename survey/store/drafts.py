@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
@@ -19,6 +20,7 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float = 0.0  # on the pages sent so far (their signed issue times)
     unsigned: bool = False  # a page came back without its signed issue time
     honeypot: bool = False  # a page's hidden field was filled in
+    retake_of: uuid.UUID | None = None  # the earlier response a retake was started from
 
 
 async def upsert_draft(
@@ -27,12 +29,13 @@ async def upsert_draft(
     draft: Draft,
     days: int,
 ) -> None:
-    """Store a draft, or its new answers and page; it expires `days` after this save."""
+    """Store a draft, or its new answers and page; it expires `days` after this save (its
+    retake_of is the first save's)."""
     await conn.execute(
         """
         INSERT INTO draft (token_hash, slug, version, answers, page, item_seed, expires_at,
-                           seconds, unsigned, honeypot)
-        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7), $8, $9, $10)
+                           seconds, unsigned, honeypot, retake_of)
+        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7), $8, $9, $10, $11)
         ON CONFLICT (token_hash) DO UPDATE
            SET answers = excluded.answers, page = excluded.page,
                expires_at = excluded.expires_at, seconds = excluded.seconds,
@@ -48,6 +51,7 @@ async def upsert_draft(
         draft.seconds,
         draft.unsigned,
         draft.honeypot,
+        draft.retake_of,
     )
 
 
@@ -55,7 +59,7 @@ async def select_draft(conn: db.Connection, token_hash: bytes) -> Draft | None:
     """The unexpired draft with this token hash."""
     row = await conn.fetchrow(
         """
-        SELECT slug, version, answers, page, item_seed, seconds, unsigned, honeypot
+        SELECT slug, version, answers, page, item_seed, seconds, unsigned, honeypot, retake_of
           FROM draft
          WHERE token_hash = $1 AND expires_at > now()
         """,

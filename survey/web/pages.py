@@ -139,7 +139,7 @@ def _form_page(
         last = display.next_page(q, page, answers) is None
         send = display.surely_last(q, page, answers)
     again = form.get(AGAIN)
-    again = again if isinstance(again, str) and again and not paged else None
+    again = again if isinstance(again, str) and again and token is None else None
     return Template(
         "form.html",
         # A draft's page, or a retake's form (which carries the earlier result's link).
@@ -197,11 +197,13 @@ async def _page_post(
     seed: int | None,
     before: Draft | None = None,
     browser: bytes | None = None,
+    retake_of: uuid.UUID | None = None,
 ) -> Response[Any]:
     """A page sent: Back keeps its answers and goes back; Next checks them, keeps them and goes
     on, or from the last page submits the whole response."""
     q = loaded.definition
     signals = _signals(state, q.slug, data, before)
+    retake_of = before.retake_of if before is not None else retake_of
     days = state.settings.draft_days
     items = display.page_items(q, page, saved)
     answers = paging.merged(saved, items, submission_from_form(q, data).answers)
@@ -225,7 +227,7 @@ async def _page_post(
         # Back keeps what would be accepted; an answer with a problem is not stored half-checked.
         answers = paging.without(answers, problems)
         back = display.previous_page(q, page, answers)
-        await paging.save(db, token, loaded, answers, back, seed, days, signals)
+        await paging.save(db, token, loaded, answers, back, seed, days, signals, retake_of)
         return Redirect(f"/d/{token}/{back}", status_code=303)
     if problems:
         return again(field_errors(q, problems))
@@ -244,6 +246,7 @@ async def _page_post(
                 item_order=display.item_order(q, seed, answers),
                 signals=signals,
                 browser_hash=browser,
+                retake_of=retake_of,
             )
         except InvalidSubmission as exc:
             return again(field_errors(q, exc.problems))
@@ -253,7 +256,7 @@ async def _page_post(
         return Redirect(receipt.result_url, status_code=303)
     first_save = token is None
     token = token or paging.new_token()
-    await paging.save(db, token, loaded, answers, after, seed, days, signals)
+    await paging.save(db, token, loaded, answers, after, seed, days, signals, retake_of)
     return Redirect(f"/d/{token}/{after}" + ("?saved=1" if first_save else ""), status_code=303)
 
 
@@ -299,6 +302,7 @@ async def submit_form(
             saved={},
             seed=seed,
             browser=_browser(state, request, loaded.definition.slug),
+            retake_of=await _retake_of(state, db, slug, data),
         )
     submission = submission_from_form(loaded.definition, data)
     retake_of = await _retake_of(state, db, slug, data)
@@ -343,7 +347,7 @@ async def take_again(
 ) -> Template:
     """The form once more, linked to the earlier result so that the new one shows the change."""
     loaded, _ = await _stored_result(state, db, token)
-    form: dict[str, str | list[str]] = {} if display.paged(loaded.definition) else {AGAIN: token}
+    form: dict[str, str | list[str]] = {AGAIN: token}
     return _with_browser(request, _form_page(loaded, form, [], secret=state.settings.secret))
 
 
@@ -466,7 +470,7 @@ async def show_result(
             "names": {q.scoring.index.id: q.scoring.index.name}
             | {d.id: d.name for d in q.dimensions},
             "min_n": precision.MIN_N,
-            "again": not display.paged(q),
+            "again": True,
             "token": token,
             "error": False,
             "link": str(request.base_url).rstrip("/") + f"/r/{token}",

@@ -152,3 +152,38 @@ def test_in_chromium_a_borderline_result_and_a_retake_read_the_same_with_or_with
         )
     finally:
         context.close()
+
+
+@pytest.mark.anyio
+async def test_a_paged_retake_keeps_its_link_in_the_draft_until_the_last_page(client, conn):
+    async def post(path: str, fields: dict) -> object:
+        return await client.post(path, data={"_csrf_token": csrf, **fields}, follow_redirects=False)
+
+    first = await client.get("/q/paged")
+    csrf = re.search(r'name="_csrf_token" value="([^"]+)"', first.text)[1]
+    pages = [
+        {"_go": "next", "introduces": "Yes", "ask_first": "4"},
+        {"_go": "next", "intro_consent": "5"},
+        {"_go": "next", "years": "12", "_consent": "yes"},
+    ]
+
+    async def walk(start: dict) -> str:
+        sent = await post("/q/paged", {**pages[0], **start})
+        resume = re.match(r"/d/([^/]+)/", sent.headers["location"])[1]
+        await post(f"/d/{resume}/1", pages[1])
+        done = await post(f"/d/{resume}/2", pages[2])
+        return done.headers["location"].removeprefix("/r/")
+
+    earlier = await walk({})
+    form = await client.get(f"/r/{earlier}/again")
+    assert "Page 1 of 3" in form.text and f'name=_again value="{earlier}"' in form.text
+    later = await walk({"_again": earlier})
+    linked = await conn.fetchval(
+        "SELECT count(*) FROM response WHERE retake_of IS NOT NULL AND 'retake' = ANY(flags)"
+    )
+    assert linked == 1
+    assert "Since you last took it" in (await client.get(f"/r/{later}")).text
+    # A retake's link to a result that is not there any more makes an ordinary response.
+    plain = await walk({"_again": "not-a-token"})
+    assert plain != later
+    assert await conn.fetchval("SELECT count(*) FROM response WHERE retake_of IS NOT NULL") == 1
