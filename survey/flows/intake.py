@@ -85,6 +85,9 @@ async def submit(
     problems = scoring.validate(q, submission)
     if problems:
         raise InvalidSubmission(problems)
+    if retake_of is not None:
+        # Deleted since the form named it: then this is an ordinary response.
+        retake_of = await responses.lock_response(conn, retake_of)
     answers = scoring.normalise(q, submission.answers)
     result = scoring.score(q, answers)
     checked = await quality.evaluate(

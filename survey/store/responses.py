@@ -262,6 +262,13 @@ def copy_text(rows: list[CopiedResponse], *, folded: bool = False) -> bytes:
     return b"".join([_copy_line(row) + end for row in rows])
 
 
+async def lock_response(conn: db.Connection, response_id: uuid.UUID) -> uuid.UUID | None:
+    """Keep a response from being deleted until this transaction ends; its id, or None when
+    it is gone already (so that a new row can point at it safely)."""
+    found = await conn.fetchval("SELECT id FROM response WHERE id = $1 FOR KEY SHARE", response_id)
+    return found if isinstance(found, uuid.UUID) else None
+
+
 async def select_scores(
     conn: db.Connection, response_id: uuid.UUID
 ) -> tuple[float | None, dict[str, float | None]] | None:
