@@ -22,7 +22,15 @@ import msgspec
 
 from survey.core.model import Questionnaire
 from survey.core.scoring import feedback
-from survey.core.stats import Distribution, ItemStats, Quote, Report, Segment
+from survey.core.stats import (
+    Distribution,
+    GroupScore,
+    ItemStats,
+    Quote,
+    Report,
+    Segment,
+    SegmentValue,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -72,6 +80,8 @@ BLANK = {"template": "none"}  # at creation: applying Plotly's default template 
 AXIS = {"showline": True, "linecolor": INK, "ticks": "outside", "automargin": True,
         "zeroline": False, "showgrid": False, "gridcolor": GRID}  # fmt: skip
 WIDTH = 960  # the width of exported figures, in CSS pixels
+SUBTITLE_WIDTH = 125  # characters in a line of a subtitle of several
+SUBTITLE_LINE = 17  # and its height in pixels
 
 
 class Chart(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,7 +126,7 @@ def _style(
     fig: go.Figure,
     title: str,
     height: int,
-    subtitle: str = "",
+    subtitle: str | Sequence[str] = "",
     *,
     legend: bool = False,
     **layout: object,
@@ -124,9 +134,18 @@ def _style(
     """The house style. No markup with styles (<b>, <i>, <span style>) anywhere: Plotly
     writes those as style attributes, which the pages' CSP (style-src 'self') refuses.
 
-    `layout` is merged into the figure's layout dict by dict (a list, such as annotations,
-    replaces the figure's own), and keys are layout properties or underscore paths into one
-    (`legend_traceorder`)."""
+    `subtitle` is one line, or paragraphs (a chart's methods, say) wrapped into lines, for
+    which the figure grows taller than `height`. `layout` is merged into the figure's layout
+    dict by dict (a list, such as annotations, replaces the figure's own), and keys are layout
+    properties or underscore paths into one (`legend_traceorder`)."""
+    place: dict[str, object] = {}
+    if isinstance(subtitle, str):
+        lines, extra = text(subtitle), 0
+    else:
+        # Plotly does not wrap titles, and centres a tall one in the top margin.
+        lines = "<br>".join(wrapped(p, SUBTITLE_WIDTH) for p in subtitle)
+        extra = SUBTITLE_LINE * lines.count("<br>") + 10
+        place = {"y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 14}}
     defaults: dict[str, object] = {
         "title": {
             "text": text(title),
@@ -134,10 +153,16 @@ def _style(
             "x": 0,
             "xanchor": "left",
             "xref": "container",
-            "subtitle": {"text": text(subtitle), "font": {"size": 13, "color": "#4b5563"}},
+            "subtitle": {"text": lines, "font": {"size": 13, "color": "#4b5563"}},
+            **place,
         },
-        "height": height,
-        "margin": {"l": 10, "r": 20, "t": 85 if subtitle else 60, "b": 110 if legend else 50},
+        "height": height + extra,
+        "margin": {
+            "l": 10,
+            "r": 20,
+            "t": (85 if subtitle else 60) + extra,
+            "b": 110 if legend else 50,
+        },
         "font": {**FONT, "color": INK},
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
@@ -528,6 +553,162 @@ def segment_comparison(report: Report, segment: Segment) -> go.Figure:
     return fig
 
 
+def _p_text(p: float | None) -> str:
+    return "–" if p is None else "&lt; 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _interval(low: float | None, high: float | None, digits: int) -> str:
+    if low is None or high is None:
+        return ""
+    return f" [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _index_score(report: Report, value: SegmentValue) -> GroupScore | None:
+    """A value's index score, or None when it is suppressed or has no mean."""
+    if value.suppressed:
+        return None
+    score = next((s for s in value.scores if s.id == report.index.id), None)
+    return score if score is not None and score.mean is not None else None
+
+
+def _differs(score: GroupScore) -> bool:
+    """Whether a value's mean differs from the rest's after Benjamini–Hochberg (p′ < .05)."""
+    return score.p_adjusted is not None and score.p_adjusted < 0.05
+
+
+def segment_means(report: Report) -> go.Figure:
+    """A forest plot: each segment value's mean index with its 95% interval, beside everyone's
+    mean; filled where it differs from the rest after Benjamini–Hochberg. Small cells are rows
+    without numbers.
+
+    Rows are numbered, not categories: two segment items may share a value's label. Each
+    segment item has a row of its own, its question written across the plot."""
+    index = report.index.name
+    rows: list[tuple[Segment, SegmentValue | None]] = []
+    for s in report.segments:
+        rows += [(s, None), *((s, v) for v in s.values)]
+    scores = [None if v is None else _index_score(report, v) for _, v in rows]
+    labels = [
+        "" if v is None else text(v.value) + _forest_n(v, score, report.min_cell)
+        for (_, v), score in zip(rows, scores, strict=True)
+    ]
+    traces = []
+    for name, symbol, chosen in (
+        ("Differs from the rest (BH-adjusted p < .05)", "circle", True),
+        ("No clear difference", "circle-open", False),
+    ):
+        mine = [s if s is not None and _differs(s) is chosen else None for s in scores]
+        traces.append(
+            go.Scatter(
+                y=list(range(len(rows))),
+                x=[None if s is None else s.mean for s in mine],
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [_above(s) for s in mine],
+                    "arrayminus": [_below(s) for s in mine],
+                    "color": INK,
+                    "thickness": 1.5,
+                    "width": 4,
+                },
+                mode="markers",
+                marker={"symbol": symbol, "size": 10, "color": MAIN, "line": {"width": 2}},
+                name=text(name),
+                hovertext=[
+                    None if s is None or v is None else _forest_hover(seg, v, s, index)
+                    for s, (seg, v) in zip(mine, rows, strict=True)
+                ],
+                hoverinfo="text",
+            )
+        )
+    fig = go.Figure(traces, layout=BLANK)
+    shapes: list[dict[str, object]] = [
+        {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": n - 0.5,
+         "y1": n - 0.5, "line": {"color": GRID, "width": 1}}
+        for n, (_, v) in enumerate(rows) if v is None and n
+    ]  # fmt: skip
+    annotations: list[dict[str, object]] = [
+        {"text": wrapped(s.text, 90), "xref": "paper", "x": 0, "xanchor": "left", "yref": "y",
+         "y": n, "showarrow": False, "align": "left", "bgcolor": "rgba(255,255,255,0.85)",
+         "font": {"size": 13, "color": INK}}
+        for n, (s, v) in enumerate(rows) if v is None
+    ]  # fmt: skip
+    overall = report.index.mean
+    if overall is not None:
+        shapes.append(
+            {"type": "line", "xref": "x", "x0": overall, "x1": overall, "yref": "paper",
+             "y0": 0, "y1": 1, "line": {"color": ACCENT, "width": 2, "dash": "dash"}}
+        )  # fmt: skip
+        annotations.append(
+            {"text": f"Everyone: {overall:.1f}", "xref": "x", "x": overall, "yref": "paper",
+             "y": 1, "yanchor": "bottom", "showarrow": False,
+             "font": {"size": 12, "color": ACCENT}}
+        )  # fmt: skip
+    tests = adjusted_tests(report)
+    suppressed = sum(v.suppressed for _, v in rows if v is not None)
+    methods = [
+        f"Values with fewer than {report.min_cell} responses are suppressed"
+        + (f" ({suppressed} here)." if suppressed else "."),
+        (
+            f"Each value's mean {index} with its 95% confidence interval (t interval); dashed "
+            "line: everyone's mean. Filled: Welch's t-test (two-sided) against the others who "
+            "answered the same question, its p adjusted by Benjamini–Hochberg across all "
+            f"{tests} tests in this report, is under .05. Hover for n, Hedges' g against the "
+            "rest with its 95% CI (Hedges–Olkin), p and the adjusted p."
+        ),
+    ]
+    _style(
+        fig,
+        f"Mean {index} by segment",
+        max(360, 170 + 28 * len(rows)),
+        methods,
+        legend=True,
+        xaxis={"title": {"text": f"Mean {text(index)} (0–100), 95% CI"}, "showgrid": True},
+        yaxis={"autorange": "reversed", "automargin": True, "tickmode": "array",
+               "tickvals": list(range(len(rows))), "ticktext": labels, "showline": False,
+               "ticks": ""},
+        shapes=shapes,
+        annotations=annotations,
+    )  # fmt: skip
+    if all(s is None for s in scores):
+        _empty(fig, "No segment values to compare with these filters yet.")
+    return fig
+
+
+def adjusted_tests(report: Report) -> int:
+    """How many tests Benjamini–Hochberg adjusts over: every segment value's, for the index
+    and each dimension."""
+    return sum(1 for s in report.segments for v in s.values for g in v.scores if g.p is not None)
+
+
+def _forest_n(value: SegmentValue, score: GroupScore | None, min_cell: int) -> str:
+    if value.suppressed:
+        return f" · suppressed (n &lt; {min_cell})"
+    return " (no scores)" if score is None else f" (n = {score.n})"
+
+
+def _forest_hover(segment: Segment, value: SegmentValue, score: GroupScore, index: str) -> str:
+    return (
+        f"{wrapped(segment.text, 60)}: {text(value.value)}"
+        f"<br>mean {text(index)} {_number(score.mean)}"
+        f"{_interval(score.low, score.high, 1)} (95% CI), n = {score.n}"
+        f"<br>Hedges' g vs the rest: {_number(score.g, 2)}{_interval(score.g_low, score.g_high, 2)}"
+        f"<br>Welch p = {_p_text(score.p)}, BH-adjusted p = {_p_text(score.p_adjusted)}"
+    )
+
+
+def _above(score: GroupScore | None) -> float | None:
+    if score is None or score.high is None or score.mean is None:
+        return None
+    return score.high - score.mean
+
+
+def _below(score: GroupScore | None) -> float | None:
+    if score is None or score.low is None or score.mean is None:
+        return None
+    return score.mean - score.low
+
+
 def correlation_heatmap(report: Report) -> go.Figure:
     """Pearson's r between dimension scores, blue positive and red negative."""
     names = _names(report)
@@ -754,29 +935,41 @@ def timeline(report: Report) -> go.Figure:
     return fig
 
 
+RELIABILITY_METHODS = (
+    "Over the responses that answered every item of the dimension. α: Cronbach's alpha, with "
+    "its 95% confidence interval by Feldt's method. ω: McDonald's omega total from a "
+    "one-factor minres model of the keyed items' correlations (as psych::omega); loading: "
+    "each item's on that factor. SEM: the standard error of measurement on the 0–100 scale, "
+    "SD × √(1 − α). Weak: item–rest r under .30, or α higher without the item.",
+)
+
+
+def _alpha_text(alpha: float | None, low: float | None, high: float | None) -> str:
+    """α with its interval: `0.82 [0.78, 0.86]`."""
+    return _number(alpha, 2) + ("" if alpha is None else _interval(low, high, 2))
+
+
 def reliability_table(report: Report) -> go.Figure:
-    """Cronbach's α per dimension with each item's item–rest r and α if it is dropped."""
+    """Per dimension α with its interval, ω and the SEM; per item its loading, item–rest r and
+    α if it is dropped."""
     items: dict[str, ItemStats] = {i.id: i for i in report.items}
-    columns: list[list[str]] = [[], [], [], [], [], [], [], []]
+    columns: list[list[str]] = [[] for _ in range(9)]
     fills: list[str] = []
     for number, rel in enumerate(report.reliability):
         for position, row in enumerate(rel.items):
             item = items.get(row.id)
             label = (f"{REVERSED} " if item and item.reverse else "") + wrapped(
-                item.text if item else row.id, 56
+                item.text if item else row.id, 48
             )
             first = position == 0
             cells = [
-                f"{text(rel.name)}<br>k = {rel.k}" if first else "",
+                f"{wrapped(rel.name, 20)}<br>k = {rel.k}" if first else "",
                 label,
                 str(rel.n) if first else "",
-                _number(rel.alpha, 2) if first else "",
-                (
-                    f"{rel.alpha_low:.2f}–{rel.alpha_high:.2f}"
-                    if first and rel.alpha_low is not None and rel.alpha_high is not None
-                    else ("–" if first else "")
-                ),
+                _alpha_text(rel.alpha, rel.alpha_low, rel.alpha_high) if first else "",
+                _number(rel.omega, 2) if first else "",
                 _number(rel.sem, 1) if first else "",
+                _number(row.loading, 2),
                 _number(row.item_rest, 2) + (" (weak)" if row.weak else ""),
                 _number(row.alpha_if_dropped, 2),
             ]
@@ -785,29 +978,31 @@ def reliability_table(report: Report) -> go.Figure:
             fills.append("#f3f4f6" if number % 2 else "white")
     # Plotly sizes table rows to their lines of text, and clips what the height leaves out.
     lines = sum(max(c.count("<br>") + 1 for c in row) for row in zip(*columns, strict=True))
+    align = ["left", "left", *["right"] * 7]
     fig = go.Figure(
         go.Table(
-            columnwidth=[2.2, 5.2, 0.8, 0.8, 1.3, 0.9, 1.1, 1.1],
+            columnwidth=[1.9, 4.9, 0.6, 1.9, 0.8, 0.9, 0.9, 1.0, 1.0],
             header={
                 "values": [
                     "Dimension",
                     "Item",
                     "n",
-                    "α",
-                    "α, 95% CI (Feldt)",
-                    "SEM (0–100)",
-                    "Item–rest r",
-                    "α if dropped",
+                    "α [95% CI]",
+                    "ω<br>total",
+                    "SEM<br>(0–100)",
+                    "Load-<br>ing",
+                    "Item–<br>rest r",
+                    "α if<br>dropped",
                 ],
                 "fill": {"color": "#e5e7eb"},
-                "align": ["left", "left", "right", "right", "right", "right", "right", "right"],
+                "align": align,
                 "line": {"color": "#d1d5db"},
                 "font": {"size": 13, "color": INK, "weight": 700},
             },
             cells={
                 "values": columns,
                 "fill": {"color": [fills]},
-                "align": ["left", "left", "right", "right", "right", "right", "right", "right"],
+                "align": align,
                 "line": {"color": "#e5e7eb"},
                 "font": {"size": 12, "color": INK},
                 "height": 26,
@@ -818,9 +1013,13 @@ def reliability_table(report: Report) -> go.Figure:
     _style(
         fig,
         "Reliability",
-        150 + 10 * len(fills) + 17 * lines,
-        f"Cronbach's α over responses that answered every item of the dimension; "
-        f"{REVERSED} reverse-keyed",
+        # A row is 12 pixels and 17 a line of text; the header and margins 170.
+        170 + 12 * len(fills) + 17 * lines,
+        [
+            f"α, ω and the SEM per dimension; each item's loading and item–rest r; {REVERSED} "
+            "reverse-keyed.",
+            *RELIABILITY_METHODS,
+        ],
     )
     return fig
 
@@ -868,6 +1067,18 @@ def _plan(report: Report) -> list[tuple[str, str, str, Callable[[], go.Figure]]]
             )
             for d in likert
         ],
+        *(
+            [
+                (
+                    "means-by-segment",
+                    "Segments",
+                    f"Mean {report.index.name} by segment",
+                    partial(segment_means, report),
+                )
+            ]
+            if report.segments
+            else []
+        ),
         *[
             (
                 f"segment-{s.item}",

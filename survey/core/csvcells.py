@@ -6,13 +6,15 @@ columns cannot hold one: a likert or number item's values are numbers, and a cho
 its options, which are known. Only those need no work, so the export checks every version of the
 questionnaire that responses may have answered: an item that changed type, or whose options
 include one that starts like a formula, gets the general, slower treatment.
+
+The norm tables' downloads (stats.norms) are written here row by row, each cell neutralised.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from survey.core.display import randomized
 from survey.core.model import (
@@ -23,6 +25,7 @@ from survey.core.model import (
     NumberItem,
     Questionnaire,
 )
+from survey.core.stats import NORM_PERCENTILES, Norm
 
 FIXED_COLUMNS = [
     "id",
@@ -147,3 +150,34 @@ def answer_cells(
             if item.id in seen:
                 seen[item.id].append(item)
     return [(item_id, _kind(items)) for item_id, items in seen.items()]
+
+
+# The norm tables' downloads, long ("tidy"): a row per group, score and whole score; and a row
+# per group, score and percentile. `segment` and `value` are empty for everyone.
+NORM_COLUMNS = ("score", "score_name", "segment", "value", "n", "whole_score",
+                "percent_at_or_below")  # fmt: skip
+PERCENTILE_COLUMNS = ("score", "score_name", "segment", "value", "n", "percentile",
+                      "whole_score")  # fmt: skip
+
+
+def _group(norm: Norm) -> list[str]:
+    return [norm.id, norm.name, norm.segment or "", norm.value or "", str(norm.n)]
+
+
+def norm_rows(norms: Iterable[Norm]) -> Iterator[list[str]]:
+    """NORM_COLUMNS' rows: the percent of the group at or below each whole score 0-100, to
+    4 decimals; every cell neutralised."""
+    for norm in norms:
+        group = _group(norm)
+        for whole, percent in enumerate(norm.at_or_below):
+            yield [neutralise(c) for c in (*group, str(whole), f"{percent:.4f}")]
+
+
+def percentile_rows(norms: Iterable[Norm]) -> Iterator[list[str]]:
+    """PERCENTILE_COLUMNS' rows: the lowest whole score at or below which each percentile of
+    the group lies; every cell neutralised."""
+    for norm in norms:
+        group = _group(norm)
+        for p in NORM_PERCENTILES:
+            if str(p) in norm.percentiles:
+                yield [neutralise(c) for c in (*group, str(p), str(norm.percentiles[str(p)]))]

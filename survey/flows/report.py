@@ -7,8 +7,20 @@ from datetime import UTC, datetime
 from survey.core import stats
 from survey.core.filters import ReportFilter
 from survey.core.model import Loaded
-from survey.core.sums import shape_of
+from survey.core.sums import Sums, shape_of
 from survey.store import db, responses, rollup
+
+
+async def _sums(
+    conn: db.Connection, loaded: Loaded, where: ReportFilter
+) -> tuple[Sums, Sums, Sums]:
+    """Fold new responses into the rollup; the sums the filter selects, and those of the clean
+    and of the flagged responses the other filters select."""
+    q = loaded.definition
+    shape = shape_of(q)
+    await rollup.update_report_rollup_all(conn, q.slug, shape)
+    clean, flagged = await rollup.select_report_sums_by_quality(conn, q.slug, shape, where)
+    return rollup.selected_sums(clean, flagged, where.clean), clean, flagged
 
 
 async def load_report(
@@ -16,10 +28,7 @@ async def load_report(
 ) -> stats.Report:
     """Fold new responses into the rollup, sum what the filter selects, and build the report."""
     q = loaded.definition
-    shape = shape_of(q)
-    await rollup.update_report_rollup_all(conn, q.slug, shape)
-    clean, flagged = await rollup.select_report_sums_by_quality(conn, q.slug, shape, where)
-    sums = rollup.selected_sums(clean, flagged, where.clean)
+    sums, clean, flagged = await _sums(conn, loaded, where)
     quotes = await responses.select_quotes(conn, q.slug, stats.text_items(q), where)
     return stats.build_report(
         loaded,
@@ -30,3 +39,17 @@ async def load_report(
         now=datetime.now(UTC),
         split=(clean, flagged),
     )
+
+
+async def load_norms(
+    conn: db.Connection, loaded: Loaded, where: ReportFilter, min_cell: int
+) -> list[stats.Norm]:
+    """The norm tables of the responses the filter selects: everyone's, then each segment
+    value's. A group without scores is left out, and so is a segment value's table of a score
+    fewer than `min_cell` of its responses have (stats.norms leaves out smaller values)."""
+    sums, _, _ = await _sums(conn, loaded, where)
+    return [
+        n
+        for n in stats.norms(loaded.definition, sums, min_cell)
+        if n.n > 0 and (n.segment is None or n.n >= min_cell)
+    ]

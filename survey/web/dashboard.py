@@ -2,18 +2,20 @@
 
 GET /reports/{slug} is the dashboard page: a filter form that works without JavaScript, every
 chart as Plotly figure JSON in a data attribute (drawn by static/dashboard.js with the plotly.js
-the app serves), the reliability table, the quotes and the downloads. GET .../report.html is the
-same content as one self-contained file, and .../figures/{name}.svg|.pdf one chart for print,
-rendered by kaleido in a headless Chromium. Every route needs the `reports` scope.
+the app serves), the segment and reliability tables, the quotes and the downloads. GET
+.../report.html is the same content as one self-contained file, .../figures/{name}.svg|.pdf one
+chart for print, rendered by kaleido in a headless Chromium, and .../norms.csv and
+.../norm-percentiles.csv the norm tables. Every route needs the `reports` scope.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response, Router, get
@@ -22,11 +24,12 @@ from litestar.params import FromPath
 from litestar.response import Template
 from markupsafe import Markup
 
-from survey.core import charts, filters, stats
+from survey.core import charts, csvcells, filters, stats
 from survey.core.charts import go
 from survey.core.model import ChoiceItem, Loaded
 from survey.errors import FiguresUnavailable, NotFound, Problem
-from survey.flows.report import load_report
+from survey.flows.export import csv_line
+from survey.flows.report import load_norms, load_report
 from survey.web import auth, http
 from survey.web.assets import PLOTLY_JS, STATIC
 from survey.web.http import NO_SURVEY, Db, questionnaire
@@ -129,6 +132,7 @@ def _context(loaded: Loaded, report: stats.Report) -> dict[str, Any]:
         "groups": list(dict.fromkeys(v.group for v in views)),
         "filters": describe(report.filters),
         "items": items,
+        "tests": charts.adjusted_tests(report),
         "generated": report.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -310,11 +314,53 @@ async def figure(
     )
 
 
+async def _norms(
+    state: State, db: Db, slug: str, request: Request[Any, Any, Any]
+) -> list[stats.Norm]:
+    loaded = questionnaire(state, slug, NO_SURVEY)
+    where = filters.filter_of(loaded.definition, _params(request, loaded))
+    return await load_norms(db, loaded, where, state.settings.min_cell)
+
+
+def _csv(columns: Sequence[str], rows: Iterable[Sequence[str]], name: str) -> Response[bytes]:
+    """A small CSV download, dated: `name` and today's UTC date make its file name."""
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    return Response(
+        b"".join(csv_line(row) for row in (columns, *rows)),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}-{day}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@get("/{slug:str}/norms.csv")
+async def norms_csv(
+    state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str]
+) -> Response[bytes]:
+    """The norm tables with the dashboard's filters, long: the percent of each group (everyone,
+    each segment value) at or below each whole score of the index and each dimension."""
+    norms = await _norms(state, db, slug, request)
+    return _csv(csvcells.NORM_COLUMNS, csvcells.norm_rows(norms), f"{slug}-norms")
+
+
+@get("/{slug:str}/norm-percentiles.csv")
+async def norm_percentiles_csv(
+    state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str]
+) -> Response[bytes]:
+    """The norm tables' percentiles (5th to 95th) with the dashboard's filters, long."""
+    norms = await _norms(state, db, slug, request)
+    return _csv(
+        csvcells.PERCENTILE_COLUMNS, csvcells.percentile_rows(norms), f"{slug}-norm-percentiles"
+    )
+
+
 def router() -> Router:
     """The dashboard routes under /reports, for researchers with the `reports` scope."""
     return Router(
         auth.LOGIN_PATH,
-        route_handlers=[dashboard, download_report, figure],
+        route_handlers=[dashboard, download_report, figure, norms_csv, norm_percentiles_csv],
         guards=[auth.requires_scope("reports")],
         after_request=http.secure,
         include_in_schema=False,

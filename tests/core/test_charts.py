@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import random
 from collections import defaultdict
@@ -114,6 +115,10 @@ def sums_of(
                 add(1, "g", item, value, "n")
                 add(1 if result.complete else 0, "g", item, value, "scored")
                 add(result.index or 0.0, "g", item, value, "isum")
+                add((result.index or 0.0) ** 2, "g", item, value, "isq")
+                for dim, score in dims.items():
+                    for part, x in (("n", 1.0), ("s", score), ("ss", score * score)):
+                        add(x, "gd", item, value, dim, part)
                 if result.profile is not None:
                     add(1, "g", item, value, "p", result.profile.id)
     return dict(sums)
@@ -202,6 +207,7 @@ def test_every_chart_builds_with_data_and_without(
     assert names[:4] == ["profiles", "index", "dimensions", "correlations"]
     assert {f"likert-{d.id}" for d in q.dimensions} <= set(names)
     assert {f"segment-{s.id}" for s in q.segments} <= set(names)
+    assert names.index("means-by-segment") < names.index(f"segment-{q.segments[0].id}")
     assert names[-5:] == [
         "timeline",
         "quality",
@@ -336,13 +342,131 @@ def test_the_reliability_table_lists_every_likert_item_with_alpha(
     chart = charts.chart(full, "reliability")
     assert chart is not None
     [table] = chart.figure.data
-    _, item, n, alpha, interval, sem, item_rest, _ = table.cells.values
+    header = table.header.values
+    assert header[3] == "α [95% CI]" and header[4] == "ω<br>total"
+    _, item, n, alpha, omega, sem, loading, item_rest, _ = table.cells.values
     assert len(item) == len(connector.definition.likert_items())
     first = full.reliability[0]
-    assert alpha[0] == f"{first.alpha:.2f}" and n[0] == str(first.n)
-    assert interval[0] == f"{first.alpha_low:.2f}–{first.alpha_high:.2f}"
+    assert n[0] == str(first.n)
+    assert alpha[0] == f"{first.alpha:.2f} [{first.alpha_low:.2f}, {first.alpha_high:.2f}]"
+    assert first.omega is not None and omega[0] == f"{first.omega:.2f}"
     assert sem[0] == f"{first.sem:.1f}" and first.sem is not None and 0 < first.sem < 20
+    assert list(loading[: len(first.items)]) == [f"{i.loading:.2f}" for i in first.items]
     assert all(v != "–" for v in item_rest)
+    # The methods are named under the title.
+    methods = subtitle(chart.figure)
+    for name in ("Cronbach", "Feldt", "McDonald", "minres", "psych::omega", "√(1 − α)"):
+        assert name in methods, name
+
+
+def subtitle(fig: go.Figure) -> str:
+    """The subtitle as it reads: lines joined, entities decoded."""
+    return html.unescape(fig.layout.title.subtitle.text.replace("<br>", " "))
+
+
+# --- the segments' forest plot ---------------------------------------------------------------
+
+
+def forest_rows(report: stats.Report) -> list[tuple[stats.Segment, stats.SegmentValue | None]]:
+    """The plot's rows, top to bottom: each segment item's own row, then its values."""
+    rows: list[tuple[stats.Segment, stats.SegmentValue | None]] = []
+    for s in report.segments:
+        rows += [(s, None), *((s, v) for v in s.values)]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def with_rare(connector: Loaded) -> stats.Report:
+    rare = plausible_answers(connector.definition, random.Random(1))
+    rare["industry"] = "Healthcare"  # one response: under min_cell
+    return report_of(connector, 120, extra=[rare])
+
+
+def test_the_forest_plot_has_a_point_per_shown_value_with_the_reports_interval(
+    with_rare: stats.Report,
+) -> None:
+    chart = charts.chart(with_rare, "means-by-segment")
+    assert chart is not None and chart.group == "Segments"
+    fig = chart.figure
+    rows = forest_rows(with_rare)
+    assert list(fig.layout.yaxis.tickvals) == list(range(len(rows)))
+    points = 0
+    for number, (segment, value) in enumerate(rows):
+        drawn = [t for t in fig.data if t.x[number] is not None]
+        if value is None or value.suppressed:
+            assert drawn == [], (segment.item, value)
+            for trace in fig.data:
+                assert trace.error_x.array[number] is None
+                assert trace.error_x.arrayminus[number] is None
+                assert trace.hovertext[number] is None
+            continue
+        [trace] = drawn  # one point per value, in one of the two traces
+        [score] = [g for g in value.scores if g.id == with_rare.index.id]
+        assert score.low is not None and score.high is not None
+        x = trace.x[number]
+        assert x == score.mean
+        assert x + trace.error_x.array[number] == pytest.approx(score.high, abs=1e-9)
+        assert x - trace.error_x.arrayminus[number] == pytest.approx(score.low, abs=1e-9)
+        assert fig.layout.yaxis.ticktext[number] == f"{charts.text(value.value)} (n = {score.n})"
+        hover = trace.hovertext[number]
+        assert f"n = {score.n}" in hover and f"{score.g:.2f}" in hover
+        assert "Welch p = " in hover and "BH-adjusted p = " in hover
+        points += 1
+    shown = [v for s in with_rare.segments for v in s.values if not v.suppressed]
+    assert points == len(shown) > 5
+    [rare] = [n for n, (_, v) in enumerate(rows) if v is not None and v.suppressed]
+    assert fig.layout.yaxis.ticktext[rare] == "Healthcare · suppressed (n &lt; 5)"
+    # Each segment item's question heads its rows.
+    questions = {a.y: a.text for a in fig.layout.annotations if a.yref == "y"}
+    assert questions == {
+        n: charts.wrapped(s.text, 90) for n, (s, v) in enumerate(rows) if v is None
+    }
+
+
+def test_the_forest_plot_draws_everyones_mean_and_names_its_methods(
+    with_rare: stats.Report,
+) -> None:
+    chart = charts.chart(with_rare, "means-by-segment")
+    assert chart is not None
+    [line] = [s for s in chart.figure.layout.shapes if s.xref == "x"]
+    assert line.x0 == line.x1 == with_rare.index.mean
+    methods = subtitle(chart.figure)
+    for name in ("95% confidence interval (t interval)", "Hedges' g", "Hedges–Olkin",
+                 "Welch's t-test", "Benjamini–Hochberg", "fewer than 5 responses"):  # fmt: skip
+        assert name in methods, name
+    tests = sum(1 for s in with_rare.segments for v in s.values for g in v.scores if g.p)
+    assert f"across all {tests} tests" in methods
+
+
+def test_a_value_that_differs_after_benjamini_hochberg_is_filled(
+    with_rare: stats.Report,
+) -> None:
+    segment = with_rare.segments[0]
+    first, second, *_ = segment.values  # Technology, Finance: the rare one comes last
+
+    def adjusted(value: stats.SegmentValue, p: float) -> stats.SegmentValue:
+        index, *dimensions = value.scores
+        return msgspec.structs.replace(
+            value, scores=[msgspec.structs.replace(index, p_adjusted=p), *dimensions]
+        )
+
+    values = [
+        adjusted(v, 0.0004) if v is first else adjusted(v, 0.2) if v is second else v
+        for v in segment.values
+    ]
+    report = msgspec.structs.replace(
+        with_rare,
+        segments=[msgspec.structs.replace(segment, values=values), *with_rare.segments[1:]],
+    )
+    chart = charts.chart(report, "means-by-segment")
+    assert chart is not None
+    filled, hollow = chart.figure.data
+    assert filled.marker.symbol == "circle" and hollow.marker.symbol == "circle-open"
+    assert "p &lt; .05" in filled.name
+    assert filled.x[1] is not None and hollow.x[1] is None  # row 0 is the question
+    assert filled.x[2] is None and hollow.x[2] is not None
+    assert "BH-adjusted p = &lt; 0.001" in filled.hovertext[1]
+    assert "BH-adjusted p = 0.200" in hollow.hovertext[2]
 
 
 def test_the_correlation_heatmap_is_symmetric_with_ones_on_the_diagonal(

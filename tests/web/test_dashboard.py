@@ -7,10 +7,13 @@ read over HTTP and in a real Chromium (the `browser` fixture of tests/web/confte
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import random
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -22,7 +25,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Route, ex
 
 from survey.cli import main
 from survey.config import Settings
-from survey.core import charts
+from survey.core import charts, csvcells, stats
 from survey.core.model import (
     Answer,
     ChoiceItem,
@@ -136,8 +139,9 @@ async def test_the_dashboard_embeds_every_chart_as_data_and_runs_no_inline_scrip
     assert re.search(r'src="/static/plotly-[\d.]+\.min\.js"', page)
     figures = re.findall(r'<figure class="chart" id="chart-([a-z0-9_-]+)">', page)
     q = questionnaires["connector"].definition
-    # profiles, index, dimensions, correlations, timeline, reliability, three quality charts
-    assert len(figures) == 9 + len(q.dimensions) + len(q.segments)
+    # profiles, index, dimensions, correlations, the segments' means, timeline, reliability,
+    # three quality charts
+    assert len(figures) == 10 + len(q.dimensions) + len(q.segments)
     assert page.count("data-figure=") == len(figures)
     assert f"{RESPONSES + 2}</dd>" in page
     # The answer is shown as text and never as markup.
@@ -243,6 +247,160 @@ def test_survey_report_writes_the_same_html_report(
     assert bad.exit_code != 0 and "from: must be a date" in bad.output
 
 
+async def report_json(
+    client: AsyncTestClient[Litestar], token: str, loaded: Loaded, **params: str
+) -> dict[str, Any]:
+    """The JSON report with the dashboard's defaults (the current version, clean responses)."""
+    query = {"version": loaded.version, "quality": "clean", **params}
+    response = await client.get(
+        "/api/v1/questionnaires/connector/report", params=query, headers=bearer(token)
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def section(page: str, id: str) -> str:
+    """The <details> element with this id, as text."""
+    start = page.index(f'<details class="tablewrap" id="{id}">')
+    return page[start : page.index("</details>", start)]
+
+
+@pytest.mark.anyio
+async def test_the_tables_show_alpha_with_its_interval_omega_and_the_segment_figures(
+    tokens: dict[str, str], client: AsyncTestClient[Litestar], questionnaires: dict[str, Loaded]
+) -> None:
+    loaded = questionnaires["connector"]
+    report = await report_json(client, tokens["reports"], loaded)
+    response = await client.get("/reports/connector", headers=bearer(tokens["reports"]))
+    assert response.status_code == 200
+    reliability = section(response.text, "reliability-table")
+    assert "α [95% CI]" in reliability and "ω total" in reliability and "Loading" in reliability
+    for rel in report["reliability"]:
+        alpha = f"{rel['alpha']:.2f} [{rel['alpha_low']:.2f}, {rel['alpha_high']:.2f}]"
+        assert f">{alpha}</td>" in reliability, rel["dimension"]
+        assert f">{rel['omega']:.2f}</td>" in reliability
+        assert f">{rel['sem']:.1f}</td>" in reliability
+        for item in rel["items"]:
+            assert f">{item['loading']:.2f}</td>" in reliability
+    for method in ("Feldt", "McDonald", "minres", "psych::omega"):
+        assert method in reliability, method
+
+    segments = section(response.text, "segment-tables")
+    [industry] = [s for s in report["segments"] if s["item"] == "industry"]
+    table = segments[segments.index('id="segment-table-industry"') :]
+    table = table[: table.index("</table>")]
+    for value in industry["values"]:
+        row = table[table.index(f'<th scope="row">{value["value"]}</th>') :]
+        row = row[: row.index("</tr>")]
+        if value["suppressed"]:
+            assert value["value"] == RARE
+            assert "suppressed (n &lt; 5)" in row and not re.search(r"\d\.\d", row)
+            continue
+        index = value["scores"][0]
+        assert f">{index['n']}</td>" in row
+        assert f"{index['mean']:.1f} [{index['low']:.1f}, {index['high']:.1f}]" in row
+        assert f"{index['g']:.2f} [{index['g_low']:.2f}, {index['g_high']:.2f}]" in row
+        adjusted = "&lt; 0.001" if index["p_adjusted"] < 0.001 else f"{index['p_adjusted']:.3f}"
+        assert adjusted in row
+    assert 'id="segment-dimensions-industry"' in segments
+    for method in ("t distribution", "Hedges' g", "Hedges and Olkin", "Welch's t-test",
+                   "Benjamini–Hochberg"):  # fmt: skip
+        assert method in segments, method
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.mark.anyio
+async def test_the_norm_tables_download_as_long_csv_with_the_dashboards_filters(
+    tokens: dict[str, str], client: AsyncTestClient[Litestar], questionnaires: dict[str, Loaded]
+) -> None:
+    loaded = questionnaires["connector"]
+    q = loaded.definition
+    headers = bearer(tokens["reports"])
+    dashboard = await client.get("/reports/connector", headers=headers)
+    [link] = re.findall(r'href="(/reports/connector/norms\.csv[^"]*)"', dashboard.text)
+    assert link == f"/reports/connector/norms.csv?version={loaded.version}&amp;quality=clean"
+    assert 'href="/reports/connector/norm-percentiles.csv?' in dashboard.text
+
+    response = await client.get("/reports/connector/norms.csv", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert re.fullmatch(
+        r'attachment; filename="connector-norms-\d{4}-\d\d-\d\d\.csv"',
+        response.headers["content-disposition"],
+    )
+    assert response.text.splitlines()[0] == ",".join(csvcells.NORM_COLUMNS)
+    rows = read_csv(response.text)
+    report = await report_json(client, tokens["reports"], loaded)
+    index = q.scoring.index.id
+    everyone = [r for r in rows if r["segment"] == "" and r["score"] == index]
+    assert [int(r["whole_score"]) for r in everyone] == list(range(101))
+    assert {r["n"] for r in everyone} == {str(report["index"]["n"])}
+    assert {r["score_name"] for r in everyone} == {q.scoring.index.name}
+    shares = [float(r["percent_at_or_below"]) for r in everyone]
+    assert shares == sorted(shares) and shares[-1] == 100.0
+    assert {r["score"] for r in rows} == {index, *(d.id for d in q.dimensions)}
+    # Each segment value with enough responses, the rare one left out.
+    industries = {r["value"] for r in rows if r["segment"] == "industry"}
+    shown = {v["value"] for s in report["segments"] if s["item"] == "industry"
+             for v in s["values"] if not v["suppressed"]}  # fmt: skip
+    assert industries == shown and RARE not in industries and len(industries) == 3
+    assert all(int(r["n"]) >= 5 for r in rows if r["segment"])
+
+    # The percentiles: the lowest whole score at or below which each percent lies.
+    response = await client.get("/reports/connector/norm-percentiles.csv", headers=headers)
+    assert response.status_code == 200
+    assert "connector-norm-percentiles-" in response.headers["content-disposition"]
+    percentiles = read_csv(response.text)
+    assert list(percentiles[0]) == list(csvcells.PERCENTILE_COLUMNS)
+    mine = [r for r in percentiles if r["segment"] == "" and r["score"] == index]
+    assert [r["percentile"] for r in mine] == ["5", "10", "25", "50", "75", "90", "95"]
+    for r in mine:
+        first = next(s for s, share in enumerate(shares) if share >= int(r["percentile"]) - 1e-9)
+        assert int(r["whole_score"]) == first
+
+    # A filter narrows the groups as it narrows the dashboard.
+    narrowed = await client.get(
+        "/reports/connector/norms.csv", params={"industry": "Technology"}, headers=headers
+    )
+    rows = read_csv(narrowed.text)
+    technology = await report_json(client, tokens["reports"], loaded, industry="Technology")
+    assert {r["value"] for r in rows if r["segment"] == "industry"} == {"Technology"}
+    everyone = [r for r in rows if r["segment"] == "" and r["score"] == index]
+    assert {r["n"] for r in everyone} == {str(technology["index"]["n"])}
+    assert 0 < technology["index"]["n"] < report["index"]["n"]
+    bad = await client.get("/reports/connector/norms.csv", params={"from": "soon"}, headers=headers)
+    assert bad.status_code in (400, 422)
+
+
+@pytest.mark.anyio
+async def test_the_norm_tables_need_the_reports_scope(
+    tokens: dict[str, str], client: AsyncTestClient[Litestar]
+) -> None:
+    for path in ("/reports/connector/norms.csv", "/reports/connector/norm-percentiles.csv"):
+        visitor = await client.get(path, follow_redirects=False)
+        assert visitor.status_code == 303, path
+        assert visitor.headers["location"].startswith("/reports?next=")
+        other = await client.get(path, headers=bearer(tokens["submit"]))
+        assert other.status_code == 403, path
+
+
+def test_norm_cells_that_start_like_a_formula_are_neutralised() -> None:
+    norm = stats.Norm(
+        id="index", name="=HYPERLINK(1)", segment="team", value="@SUM(A1)", n=5,
+        at_or_below=[20.0] * 100 + [100.0], percentiles={"5": 0, "50": 100},
+    )  # fmt: skip
+    [first, *_] = csvcells.norm_rows([norm])
+    assert first == ["index", "'=HYPERLINK(1)", "team", "'@SUM(A1)", "5", "0", "20.0000"]
+    assert list(csvcells.percentile_rows([norm])) == [
+        ["index", "'=HYPERLINK(1)", "team", "'@SUM(A1)", "5", "5", "0"],
+        ["index", "'=HYPERLINK(1)", "team", "'@SUM(A1)", "5", "50", "100"],
+    ]
+
+
 # --- in a browser ------------------------------------------------------------------------------
 
 
@@ -306,7 +464,7 @@ def test_a_researcher_logs_in_filters_and_opens_the_downloaded_report_offline(
     tmp_path: Path,
 ) -> None:
     q = questionnaires["connector"].definition
-    count = 9 + len(q.dimensions) + len(q.segments)
+    count = 10 + len(q.dimensions) + len(q.segments)
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     dialogs = no_dialogs(page)
