@@ -831,31 +831,31 @@ def norm(
     )
 
 
-def norms(q: Questionnaire, sums: Sums, min_cell: int) -> list[Norm]:
-    """Norm tables of the index and each dimension: everyone's, then each segment value's with
-    at least `min_cell` responses (smaller ones are left out)."""
+def norms(
+    q: Questionnaire,
+    sums: Sums,
+    by_segment: Mapping[tuple[str, str, str | None], Mapping[int, int]],
+    min_cell: int,
+) -> list[Norm]:
+    """Norm tables of the index and each dimension: everyone's (from the report's sums), then
+    each segment value's with at least `min_cell` responses (`by_segment`: counts per whole
+    score, keyed by item, value and score id, None for the index)."""
     scores = [(q.scoring.index.id, q.scoring.index.name), *((d.id, d.name) for d in q.dimensions)]
-    everyone: dict[str, dict[int, float]] = {}
-    for id, _ in scores:
+    out = []
+    for id, name in scores:
         prefix = ("i",) if id == q.scoring.index.id else ("d", id)
         counts: dict[int, float] = defaultdict(float)
         for score, many in _values(sums, prefix).items():
             counts[math.ceil(score)] += many
-        everyone[id] = counts
-    groups: dict[tuple[str, str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
-    for key, total in sums.items():
-        if key[0] == "gi" and total > 0:
-            groups[key[1], key[2], q.scoring.index.id][int(key[3])] += total
-        elif key[0] == "gb" and total > 0:
-            groups[key[1], key[2], key[3]][int(key[4])] += total
-    out = [norm(id, name, None, None, everyone[id]) for id, name in scores]
+        out.append(norm(id, name, None, None, counts))
     for item in q.segments:
-        values = _ordered(item, {v for (segment, v, _) in groups if segment == item.id})
+        values = _ordered(item, {v for (segment, v, _) in by_segment if segment == item.id})
         for value in values:
             if _int(sums.get(("g", item.id, value, "n"))) < min_cell:
                 continue
             out.extend(
-                norm(id, name, item.id, value, groups.get((item.id, value, id), {}))
+                norm(id, name, item.id, value,
+                     by_segment.get((item.id, value, None if id == q.scoring.index.id else id), {}))
                 for id, name in scores
-            )
+            )  # fmt: skip
     return out

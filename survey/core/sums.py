@@ -31,11 +31,8 @@ The keys, one table for SQL and Python:
                                    n → 1, scored → 1 if complete,
                                    isum → the index (0 if none),
                                    isq → its square (0 if none)
-    ("gi", item, value, whole)     1 under the index rounded to 4           segments' norms
-                                   decimals, then up to a whole number
     ("gd", item, value, dim, part) for a dimension scored: n → 1,           segments' means,
                                    s → the score, ss → its square          their intervals
-    ("gb", item, value, dim, whole) 1 under the score as for "gi"           segments' norms
     ("g", item, value, "p", prof)  1 per segment value and profile         segments' profiles
 
 Numbers and values are keyed by their text as PostgreSQL prints them (value_text,
@@ -48,7 +45,6 @@ sums, key for key.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -218,7 +214,7 @@ def _sums(
     for item in plan.segments:
         texts = _texts(list(map(methodcaller("get", item), answers)))
         _segment(sums, item, texts, indexes, profiles)
-        _segment_scores(sums, item, texts, indexes, dict(zip(names, columns, strict=True)))
+        _segment_scores(sums, item, texts, dict(zip(names, columns, strict=True)))
     for name, column in zip(names, columns, strict=True):
         _count_rounded(sums, ("d", name), column)
     _dimension_pairs(sums, names, columns)
@@ -295,27 +291,13 @@ def _segment(
             sums["g", item, value, "p", profile] = float(n)
 
 
-def whole_text(x: float) -> str:
-    """The score rounded to four decimals (as rounded_text), then up to a whole number: the
-    norm tables' bins, so that a bin's count is of scores above the whole number below it and
-    at or below its own."""
-    return str(math.ceil(Decimal(rounded_text(x))))
-
-
 def _segment_scores(
     sums: dict[Key, float],
     item: str,
     texts: list[str | None],
-    indexes: list[float | None],
     columns: dict[str, list[float | None]],
 ) -> None:
-    """Per value of a segment item: the index's norm bins; each dimension's count, sum, sum
-    of squares and norm bins."""
-    key: Key
-    for text, index in zip(texts, indexes, strict=True):
-        if text is not None and index is not None:
-            key = ("gi", item, text, whole_text(index))
-            sums[key] = sums.get(key, 0.0) + 1.0
+    """Per value of a segment item: each dimension's count, sum and sum of squares."""
     for dim, column in columns.items():
         for text, score in zip(texts, column, strict=True):
             if text is None or score is None:
@@ -323,8 +305,6 @@ def _segment_scores(
             for part, value in (("n", 1.0), ("s", score), ("ss", score * score)):
                 key = ("gd", item, text, dim, part)
                 sums[key] = sums.get(key, 0.0) + value
-            key = ("gb", item, text, dim, whole_text(score))
-            sums[key] = sums.get(key, 0.0) + 1.0
 
 
 def _item_products(

@@ -47,9 +47,13 @@ async def load_norms(
     """The norm tables of the responses the filter selects: everyone's, then each segment
     value's. A group without scores is left out, and so is a segment value's table of a score
     fewer than `min_cell` of its responses have (stats.norms leaves out smaller values)."""
+    q = loaded.definition
     sums, _, _ = await _sums(conn, loaded, where)
+    by_segment = await responses.select_segment_score_counts(
+        conn, q.slug, [i.id for i in q.segments], where
+    )
     return [
         n
-        for n in stats.norms(loaded.definition, sums, min_cell)
+        for n in stats.norms(q, sums, by_segment, min_cell)
         if n.n > 0 and (n.segment is None or n.n >= min_cell)
     ]

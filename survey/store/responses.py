@@ -209,6 +209,38 @@ async def select_quotes(
     return [(row["created_at"], row["item"], row["text"]) for row in rows]
 
 
+async def select_segment_score_counts(
+    conn: db.Connection, slug: str, segments: list[str], where: ReportFilter
+) -> dict[tuple[str, str, str | None], dict[int, int]]:
+    """For the norm tables: per segment item, value and score (None: the index), how many of
+    the responses a filter covers have each whole score (the score rounded to 4 decimals,
+    then up). Read from the responses, one pass: it is a download, not the report."""
+    condition, args = selection.where_sql(slug, where, alias="r")
+    rows = await conn.fetch(
+        f"""
+        SELECT a.key AS item, a.value #>> '{{}}' AS value, s.id,
+               ceil(round(s.x::numeric, 4))::int AS whole, count(*) AS n
+          FROM response r, jsonb_each(r.answers) a,
+               LATERAL (
+                   SELECT NULL::text AS id, r.index_score AS x WHERE r.complete
+                   UNION ALL
+                   SELECT d.key, (d.value #>> '{{}}')::float8
+                     FROM jsonb_each(r.dimensions) d WHERE jsonb_typeof(d.value) = 'number'
+               ) AS s
+         WHERE {condition}
+           AND a.key = ANY(${len(args) + 1}::text[])
+           AND jsonb_typeof(a.value) IN ('number', 'string')
+         GROUP BY 1, 2, 3, 4
+        """,
+        *args,
+        segments,
+    )
+    out: dict[tuple[str, str, str | None], dict[int, int]] = {}
+    for row in rows:
+        out.setdefault((row["item"], row["value"], row["id"]), {})[row["whole"]] = row["n"]
+    return out
+
+
 class CopiedResponse(NamedTuple):
     """A scored response as COPY stores it: the bulk import and demo data."""
 

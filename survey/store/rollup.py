@@ -93,12 +93,6 @@ kv (version, day, source, clean, key, value) AS (
                                 ('isq', coalesce(r.index_score * r.index_score, 0))) AS t(k, val)
      WHERE a.key = ANY(${segments}::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
     UNION ALL
-    SELECT r.version, r.day, r.source, r.clean,
-           ARRAY['gi', a.key, a.value #>> '{}', ceil(round(r.index_score::numeric, 4))::text], 1
-      FROM r, jsonb_each(r.answers) a
-     WHERE a.key = ANY(${segments}::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
-       AND r.complete
-    UNION ALL
     SELECT r.version, r.day, r.source, r.clean, t.k, t.val
       FROM r, jsonb_each(r.answers) a, jsonb_each(r.dimensions) d
      CROSS JOIN LATERAL (
@@ -107,8 +101,7 @@ kv (version, day, source, clean, key, value) AS (
      CROSS JOIN LATERAL (VALUES
          (ARRAY['gd', a.key, x.v, d.key, 'n'], 1::float8),
          (ARRAY['gd', a.key, x.v, d.key, 's'], x.s),
-         (ARRAY['gd', a.key, x.v, d.key, 'ss'], x.s * x.s),
-         (ARRAY['gb', a.key, x.v, d.key, ceil(round(x.s::numeric, 4))::text], 1)
+         (ARRAY['gd', a.key, x.v, d.key, 'ss'], x.s * x.s)
      ) AS t(k, val)
      WHERE a.key = ANY(${segments}::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
        AND jsonb_typeof(d.value) = 'number'

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import struct
+from decimal import Decimal
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from survey.core.model import (
     NumberItem,
     TextItem,
 )
+from survey.core.filters import ReportFilter
 from survey.core.sums import ReportShape, shape_of
 from survey.core.tokens import token_hash
 from survey.flows import ingest
@@ -305,3 +307,31 @@ async def test_a_large_bulk_load_renews_the_planners_statistics(conn, questionna
     assert not await planner_knows_responses(conn)
     await insert_demo(conn, loaded, 300, days=3, seed=2)
     assert await planner_knows_responses(conn)
+
+
+@pytest.mark.parametrize("which", ["connector", "teamwork"])
+async def test_segment_score_counts_for_the_norms_equal_python_on_the_stored_rows(
+    conn, questionnaires, which
+):
+    loaded = questionnaires[which]
+    q = loaded.definition
+    others = await versions_of(conn, loaded)
+    await store_with_python_sums(conn, loaded, others, 300, seed=7)
+    where = ReportFilter(sources=("api", "web", "import", "demo"))
+    got = await responses.select_segment_score_counts(
+        conn, q.slug, [i.id for i in q.segments], where
+    )
+    expected: dict = {}
+    for row in await conn.fetch("SELECT answers, dimensions, index_score FROM response"):
+        for item in q.segments:
+            value = sums.value_text(row["answers"].get(item.id))
+            if value is None:
+                continue
+            scores = {None: row["index_score"], **row["dimensions"]}
+            for score_id, x in scores.items():
+                if x is None:
+                    continue
+                whole = math.ceil(Decimal(sums.rounded_text(x)))
+                counts = expected.setdefault((item.id, value, score_id), {})
+                counts[whole] = counts.get(whole, 0) + 1
+    assert got == expected and len(got) > 10
