@@ -11,3 +11,4 @@ CREATE INDEX response_retake_of_idx ON response (retake_of) WHERE retake_of IS N
 -- A multi-page retake keeps the pointer in its draft until its last page is sent.
 ALTER TABLE draft
     ADD COLUMN retake_of uuid REFERENCES response (id) ON DELETE SET NULL;
+CREATE INDEX draft_retake_of_idx ON draft (retake_of) WHERE retake_of IS NOT NULL;

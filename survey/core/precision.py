@@ -53,7 +53,7 @@ def precision_from(q: Questionnaire, sums: Sums) -> Precision:
     sems: dict[str, float | None] = {}
     counts: dict[str, int] = {}
     for d in q.dimensions:
-        found = stats.reliability(q, d.id, sums)
+        found = stats.reliability(q, d.id, sums, omega=False)
         counts[d.id] = found.n
         sems[d.id] = found.sem if found.n >= MIN_N else None
     weights = q.weights

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from typing import cast
 
 import msgspec
 
@@ -34,7 +35,7 @@ from survey.core.model import (
     TextItem,
 )
 from survey.core.quality import FLAGS
-from survey.core.sums import Sums
+from survey.core.sums import Key, Sums
 
 HISTOGRAM_WIDTH = 5.0
 
@@ -284,6 +285,9 @@ def build_report(
     """Everything the report holds, from the summed statistics; `split`: the sums of the
     clean and of the flagged responses the other filters select, `sums` being one or both."""
     q = loaded.definition
+    sums = indexed(sums)
+    if split is not None:
+        split = (indexed(split[0]), indexed(split[1]))
     total = _int(sums.get(("n",)))
     scored = _int(sums.get(("scored",)))
     questions = {i.id: i.text for i in q.items}
@@ -375,9 +379,7 @@ def _segment_quality(
 
     def counts(sums: Sums) -> dict[str, int]:
         return {
-            k[2]: _int(v)
-            for k, v in sums.items()
-            if k[:2] == ("g", item.id) and len(k) == 4 and k[3] == "n"
+            k[2]: _int(sums[k]) for k in _keys(sums, ("g", item.id)) if len(k) == 4 and k[3] == "n"
         }
 
     ok, bad = counts(clean), counts(flagged)
@@ -397,6 +399,31 @@ def _segment_quality(
     return SegmentQuality(item=item.id, text=item.text, values=out)
 
 
+class IndexedSums(dict[Key, float]):
+    """The sums, with their keys listed once by kind and by kind and id: the report looks up
+    one item's or one dimension's keys many times, and scanning them all each time costs more
+    than the rest of the report at a million responses."""
+
+    def __init__(self, sums: Sums) -> None:
+        super().__init__(sums)
+        self.heads: defaultdict[tuple[str, ...], list[Key]] = defaultdict(list)
+        for key in self:
+            self.heads[key[:1]].append(key)
+            if len(key) > 1:
+                self.heads[key[:2]].append(key)
+
+
+def indexed(sums: Sums) -> IndexedSums:
+    return sums if isinstance(sums, IndexedSums) else IndexedSums(sums)
+
+
+def _keys(sums: Sums, head: tuple[str, ...]) -> Iterable[Key]:
+    """The keys that start with `head` (one or two parts)."""
+    if isinstance(sums, IndexedSums):
+        return sums.heads.get(head, ())
+    return [k for k in sums if k[: len(head)] == head]
+
+
 def _int(value: float | None) -> int:
     return round(value or 0)
 
@@ -405,7 +432,8 @@ def _values(sums: Sums, prefix: tuple[str, ...]) -> dict[float, int]:
     """The value → count table stored under keys prefix + (value,)."""
     size = len(prefix) + 1
     out: dict[float, int] = {}
-    for key, count in sums.items():
+    for key in _keys(sums, prefix[:2]):
+        count = sums[key]
         if len(key) == size and key[:-1] == prefix and count > 0:
             out[float(key[-1])] = out.get(float(key[-1]), 0) + _int(count)
     return out
@@ -467,7 +495,7 @@ def thresholds(q: Questionnaire) -> list[Threshold]:
 
 
 def item_stats(q: Questionnaire, item: Item, sums: Sums) -> ItemStats:
-    raw = {k[2]: _int(v) for k, v in sums.items() if k[:2] == ("v", item.id) and len(k) == 3}
+    raw = {k[2]: _int(sums[k]) for k in _keys(sums, ("v", item.id)) if len(k) == 3}
     match item:
         case LikertItem(scale=scale_id, dimension=dimension, reverse=reverse):
             scale = q.scales[scale_id]
@@ -516,7 +544,7 @@ def _count_of(raw: Mapping[str, int], point: int) -> int:
     return raw.get(str(point), 0) + raw.get(f"{point}.0", 0)
 
 
-def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
+def reliability(q: Questionnaire, dimension: str, sums: Sums, *, omega: bool = True) -> Reliability:
     """Cronbach's α, item–rest correlations and α if dropped, over complete cases.
 
     The sums are of raw values; reverse keying x' = m + M − x flips the sign of every
@@ -570,7 +598,7 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
     value = alpha(everyone)
     fitted = None
     correlation = factor.correlations_from([[float(c) for c in row] for row in cov])
-    if correlation is not None:
+    if omega and correlation is not None:
         fitted = factor.omega_total(correlation)
     rows = [
         msgspec.structs.replace(
@@ -590,6 +618,7 @@ def reliability(q: Questionnaire, dimension: str, sums: Sums) -> Reliability:
         df1, df2 = n - 1, (n - 1) * (k - 1)
         low = 1 - (1 - value) * f_ppf(0.975, df1, df2)
         high = 1 - (1 - value) * f_ppf(0.025, df1, df2)
+    if value is not None and 0 < value < 1:  # α ≤ 0: no true-score variance to speak of
         # The score is 100/k · Σ keyed/span over the items: its variance from the covariances.
         spans = [_span(q, item) for item in items]
         scaled = sum(cov[a][b] / (spans[a] * spans[b]) for a in everyone for b in everyone) / (
@@ -652,13 +681,24 @@ def correlations(dimensions: list[str], sums: Sums) -> Correlations:
 
 
 def segment(q: Questionnaire, item: ChoiceItem | NumberItem, sums: Sums, min_cell: int) -> Segment:
-    """Profile mix and mean index per value; values with fewer than `min_cell` are suppressed."""
+    """Profile mix and mean index per value; values with fewer than `min_cell` are suppressed.
+
+    Each shown value's scores are compared with the other shown values' together (never with
+    a suppressed one, whose figures could then be worked out), when those number `min_cell`.
+    """
     values = _ordered(
-        item, {k[2] for k in sums if k[:2] == ("g", item.id) and len(k) == 4 and k[3] == "n"}
+        item, {k[2] for k in _keys(sums, ("g", item.id)) if len(k) == 4 and k[3] == "n"}
     )
+    counts = {v: _int(sums.get(("g", item.id, v, "n"))) for v in values}
+    shown = [v for v in values if counts[v] >= min_cell]
+    scores = [
+        (q.scoring.index.id, q.scoring.index.name, ("g", item.id), _INDEX_TAILS),
+        *((d.id, d.name, ("gd", item.id), _dimension_tails(d.id)) for d in q.dimensions),
+    ]
+    totals = [_moments(sums, head, shown, tails) for _, _, head, tails in scores]
     rows = []
     for value in values:
-        count = _int(sums.get(("g", item.id, value, "n")))
+        count = counts[value]
         if count <= 0:
             continue
         if count < min_cell:
@@ -667,7 +707,13 @@ def segment(q: Questionnaire, item: ChoiceItem | NumberItem, sums: Sums, min_cel
             )
             continue
         scored = _int(sums.get(("g", item.id, value, "scored")))
-        rest = [v for v in values if v != value]
+        groups = []
+        for (id, name, head, tails), total in zip(scores, totals, strict=True):
+            mine = _moments(sums, head, [value], tails)
+            rest = cast(Moments, tuple(t - m for t, m in zip(total, mine, strict=True)))
+            if _int(rest[0]) < min_cell:
+                rest = (0.0, 0.0, 0.0)
+            groups.append(group_score(id, name, mine, rest))
         rows.append(
             SegmentValue(
                 value=value,
@@ -679,23 +725,7 @@ def segment(q: Questionnaire, item: ChoiceItem | NumberItem, sums: Sums, min_cel
                 profiles={
                     p.id: _int(sums.get(("g", item.id, value, "p", p.id))) for p in q.profiles
                 },
-                scores=[
-                    group_score(
-                        q.scoring.index.id,
-                        q.scoring.index.name,
-                        _moments(sums, ("g", item.id), [value], _INDEX_TAILS),
-                        _moments(sums, ("g", item.id), rest, _INDEX_TAILS),
-                    ),
-                    *(
-                        group_score(
-                            d.id,
-                            d.name,
-                            _moments(sums, ("gd", item.id), [value], _dimension_tails(d.id)),
-                            _moments(sums, ("gd", item.id), rest, _dimension_tails(d.id)),
-                        )
-                        for d in q.dimensions
-                    ),
-                ],
+                scores=groups,
             )
         )
     return Segment(item=item.id, text=item.text, values=rows)
@@ -740,7 +770,11 @@ def group_score(id: str, name: str, mine: Moments, rest: Moments) -> GroupScore:
     var1 = max(q1 - s1 * s1 / n1, 0.0) / (n1 - 1)
     sd = math.sqrt(var1)
     half = t_quantile_975(n1 - 1) * sd / math.sqrt(n1)
-    out = GroupScore(id=id, name=name, n=n, mean=mean, sd=sd, low=mean - half, high=mean + half)
+    # The scores lie in 0-100; so does any interval worth printing.
+    out = GroupScore(
+        id=id, name=name, n=n, mean=mean, sd=sd,
+        low=max(0.0, mean - half), high=min(100.0, mean + half),
+    )  # fmt: skip
     n2, s2, q2 = rest
     if n2 < 2:
         return out
@@ -763,27 +797,36 @@ _Z975 = 1.959963984540054  # the standard normal's 0.975 quantile
 
 
 def adjusted(segments: list[Segment]) -> list[Segment]:
-    """The segments with every test's p adjusted by Benjamini–Hochberg over all of them."""
-    ps = [s.p for seg in segments for v in seg.values for s in v.scores if s.p is not None]
-    adjusted_ps = iter(benjamini_hochberg(ps))
-    return [
-        msgspec.structs.replace(
-            seg,
-            values=[
-                msgspec.structs.replace(
-                    v,
-                    scores=[
-                        s
-                        if s.p is None
-                        else msgspec.structs.replace(s, p_adjusted=next(adjusted_ps))
-                        for s in v.scores
-                    ],
-                )
-                for v in seg.values
-            ],
-        )
-        for seg in segments
-    ]
+    """The segments with every test's p adjusted by Benjamini–Hochberg over all of them
+    (tested_ps: where a segment item shows two values, each against the other is one test)."""
+    adjusted_ps = iter(benjamini_hochberg(tested_ps(segments)))
+    out = []
+    for seg in segments:
+        counted = _counted(seg)
+        first: dict[int, float] = {}
+        values = []
+        for v in seg.values:
+            scores = []
+            for j, s in enumerate(v.scores):
+                if s.p is not None:
+                    if any(v is c for c in counted):
+                        first[j] = next(adjusted_ps)
+                    s = msgspec.structs.replace(s, p_adjusted=first.get(j))
+                scores.append(s)
+            values.append(msgspec.structs.replace(v, scores=scores))
+        out.append(msgspec.structs.replace(seg, values=values))
+    return out
+
+
+def _counted(seg: Segment) -> list[SegmentValue]:
+    """The values whose tests count: all with one, or the first where only two are shown."""
+    tested = [v for v in seg.values if any(s.p is not None for s in v.scores)]
+    return tested[:1] if len([v for v in seg.values if not v.suppressed]) == 2 else tested
+
+
+def tested_ps(segments: list[Segment]) -> list[float]:
+    """The distinct tests' p-values in a report, in the order `adjusted` counts them."""
+    return [s.p for seg in segments for v in _counted(seg) for s in v.scores if s.p is not None]
 
 
 # --- norms -------------------------------------------------------------------------------------

@@ -85,11 +85,19 @@ class ReportShape(msgspec.Struct, frozen=True, kw_only=True):
     reliability_dims: list[str]  # parallel to reliability_items
     reliability_items: list[str]
     segments: list[str]
+    # Which key table the rollup was summed with: a rollup of an older one is folded again
+    # (a shape stored before this field reads as 1).
+    keys: int = 1
+
+
+# The key table's edition: 2 added each segment value's index squares and dimension moments.
+KEYS = 2
 
 
 def shape_of(q: Questionnaire) -> ReportShape:
     likert = q.likert_items()
     return ReportShape(
+        keys=KEYS,
         counted=[i.id for i in q.items if isinstance(i, LikertItem | ChoiceItem | NumberItem)],
         multi=[i.id for i in q.items if isinstance(i, MultiChoiceItem)],
         reliability_dims=[i.dimension for i in likert],

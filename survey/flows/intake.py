@@ -16,6 +16,7 @@ from survey.core import precision, scoring, tokens
 from survey.core import quality as core_quality
 from survey.core.model import Loaded, Score
 from survey.core.submission import Submission, may_quote
+from survey.core.sums import shape_of
 from survey.errors import InvalidSubmission
 from survey.flows import quality
 from survey.store import db, responses, rollup
@@ -183,6 +184,9 @@ async def precision_for(conn: db.Connection, loaded: Loaded) -> precision.Precis
     cached = _precision.get(key)
     if cached is not None and cached[0] > now:
         return cached[1]
+    # Responses reach the rollup when a report folds them; without a researcher looking, fold
+    # a batch here (at most once per process and PRECISION_SECONDS; never waits on a fold).
+    await rollup.update_report_rollup(conn, key[0], shape_of(loaded.definition))
     sums = await rollup.select_clean_sums(conn, key[0], key[1], ["r"])
     found = precision.precision_from(loaded.definition, sums)
     _precision[key] = (now + PRECISION_SECONDS, found)
@@ -195,7 +199,11 @@ class Certainty(msgspec.Struct, frozen=True, kw_only=True):
     sems: precision.Precision
     chances: list[precision.Chance] | None
     borderline: bool
+    # The most likely profile other than the respondent's, when the result is borderline.
+    neighbour: str | None = None
     changes: list[precision.Change] | None  # since the earlier take, for a retake
+    # A retake of a response to another version of the questionnaire: not compared.
+    changed_version: bool = False
 
 
 async def certainty_of(
@@ -208,13 +216,20 @@ async def certainty_of(
     profile = next((p for p in q.profiles if p.id == row.profile), None)
     chances = precision.certainty(q, Score(row.dimensions, row.index_score, profile), known)
     changes = None
+    changed_version = False
     if row.retake_of is not None:
         earlier = await responses.select_scores(conn, row.retake_of)
-        if earlier is not None:
-            changes = precision.changes(q, earlier, (row.index_score, row.dimensions), known)
+        if earlier is not None and earlier[0] == row.version:
+            changes = precision.changes(q, earlier[1:], (row.index_score, row.dimensions), known)
+        changed_version = earlier is not None and earlier[0] != row.version
+    neighbour = None
+    if chances and precision.borderline(chances):
+        neighbour = next((c.profile for c in chances if c.profile != row.profile), None)
     return Certainty(
         sems=known,
         chances=chances,
-        borderline=precision.borderline(chances),
+        borderline=neighbour is not None,
+        neighbour=neighbour,
         changes=changes,
+        changed_version=changed_version,
     )

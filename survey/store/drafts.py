@@ -35,7 +35,10 @@ async def upsert_draft(
         """
         INSERT INTO draft (token_hash, slug, version, answers, page, item_seed, expires_at,
                            seconds, unsigned, honeypot, retake_of)
-        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7), $8, $9, $10, $11)
+        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7), $8, $9, $10,
+                -- Kept from being deleted until this statement's foreign key check; gone
+                -- already, the draft is an ordinary one.
+                (SELECT id FROM response WHERE id = $11 FOR KEY SHARE))
         ON CONFLICT (token_hash) DO UPDATE
            SET answers = excluded.answers, page = excluded.page,
                expires_at = excluded.expires_at, seconds = excluded.seconds,

@@ -172,14 +172,15 @@ async def delete_response_by_token(conn: db.Connection, token_hash: bytes) -> bo
 async def select_index_rank(
     conn: db.Connection, slug: str, index_score: float
 ) -> tuple[int, int, int]:
-    """(below, ties, total) among the scored responses to a questionnaire, for the percentile."""
+    """(below, ties, total) among the scored responses to a questionnaire, for the percentile;
+    a retake is left out while the response it retakes is there (each person counts once)."""
     row = await conn.fetchrow(
         """
         SELECT count(*) FILTER (WHERE index_score < $2) AS below,
                count(*) FILTER (WHERE index_score = $2) AS ties,
                count(*)                                  AS total
           FROM response
-         WHERE slug = $1 AND complete AND source <> 'demo'
+         WHERE slug = $1 AND complete AND source <> 'demo' AND retake_of IS NULL
         """,
         slug,
         index_score,
@@ -303,12 +304,13 @@ async def lock_response(conn: db.Connection, response_id: uuid.UUID) -> uuid.UUI
 
 async def select_scores(
     conn: db.Connection, response_id: uuid.UUID
-) -> tuple[float | None, dict[str, float | None]] | None:
-    """A response's index and dimension scores, by its id; None when it is gone."""
+) -> tuple[str, float | None, dict[str, float | None]] | None:
+    """A response's questionnaire version, index and dimension scores, by its id; None when
+    it is gone."""
     row = await conn.fetchrow(
-        "SELECT index_score, dimensions FROM response WHERE id = $1", response_id
+        "SELECT version, index_score, dimensions FROM response WHERE id = $1", response_id
     )
-    return None if row is None else (row["index_score"], row["dimensions"])
+    return None if row is None else (row["version"], row["index_score"], row["dimensions"])
 
 
 async def copy_responses(conn: db.Connection, data: bytes) -> None:

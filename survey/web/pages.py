@@ -464,7 +464,10 @@ async def show_result(
             "sure": sure,
             "bands": {
                 q.scoring.index.id: precision.band(row.index_score, sure.sems.index_sem),
-                **{d: precision.band(v, sure.sems.sems.get(d)) for d, v in row.dimensions.items()},
+                **{
+                    d.id: precision.band(row.dimensions.get(d.id), sure.sems.sems.get(d.id))
+                    for d in q.dimensions
+                },
             },
             "labels": {p.id: p.label for p in q.profiles},
             "names": {q.scoring.index.id: q.scoring.index.name}

@@ -32,6 +32,12 @@ def _show_if_json(condition: ShowIf) -> str:
     return msgspec.json.encode(condition).decode()
 
 
+def _signed(value: float) -> str:
+    """A change as the scores are rounded (one decimal), with its sign; no change is 0."""
+    text = score_text(value)
+    return text if text in ("0", "–") or text.startswith("-") else f"+{text}"
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -44,6 +50,7 @@ def environment() -> Environment:
         paragraphs=_paragraphs,
         num=number_text,
         score=score_text,
+        signed=_signed,
         kind=_kind,
         condition=display.describe,
         show_if_json=_show_if_json,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import random
-from decimal import ROUND_HALF_UP, Decimal
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,10 @@ def test_means_intervals_g_and_welch_p_equal_scipy_on_raw_rows(data) -> None:
             for got in value.scores:
                 groups = raw_scores(q, rows, seg.item, got.id)
                 mine = groups.get(value.value, np.array([]))
-                rest = np.concatenate([v for k, v in groups.items() if k != value.value])
+                shown = {v.value for v in seg.values if not v.suppressed}
+                rest = np.concatenate(
+                    [v for k, v in groups.items() if k != value.value and k in shown]
+                )
                 assert got.n == len(mine)
                 if len(mine) < 2:
                     continue
@@ -88,7 +91,12 @@ def test_means_intervals_g_and_welch_p_equal_scipy_on_raw_rows(data) -> None:
                 low, high = scipy_stats.t.interval(
                     0.95, len(mine) - 1, loc=mine.mean(), scale=scipy_stats.sem(mine)
                 )
-                assert (got.low, got.high) == pytest.approx((low, high), abs=0.001)
+                assert (got.low, got.high) == pytest.approx(
+                    (max(low, 0.0), min(high, 100.0)), abs=0.001
+                )
+                if len(rest) < 5:
+                    assert got.g is None and got.p is None
+                    continue
                 n1, n2 = len(mine), len(rest)
                 pooled = np.sqrt(
                     ((n1 - 1) * mine.var(ddof=1) + (n2 - 1) * rest.var(ddof=1)) / (n1 + n2 - 2)
@@ -109,10 +117,36 @@ def test_every_test_in_the_report_is_adjusted_as_scipys_false_discovery_control(
     loaded, sums, _ = data
     q = loaded.definition
     segments = stats.adjusted([stats.segment(q, item, sums, min_cell=5) for item in q.segments])
+    ps = stats.tested_ps(segments)
+    assert len(ps) >= 10
+    expected = dict(zip(ps, scipy_stats.false_discovery_control(ps, method="bh"), strict=True))
     scores = [s for seg in segments for v in seg.values for s in v.scores if s.p is not None]
-    assert len(scores) >= 10
-    expected = scipy_stats.false_discovery_control([s.p for s in scores], method="bh")
-    assert [s.p_adjusted for s in scores] == pytest.approx(list(expected), abs=1e-12)
+    assert [s.p_adjusted for s in scores] == pytest.approx([expected[s.p] for s in scores])
+
+
+def test_two_values_against_each_other_are_one_test_not_two() -> None:
+    values = [
+        stats.SegmentValue(value=v, suppressed=False, n=20, mean_index=None, profiles={},
+                           scores=[stats.GroupScore(id="i", name="I", n=20, mean=m, sd=1.0, p=p)])
+        for v, m, p in (("a", 50.0, 0.01), ("b", 60.0, 0.01))
+    ]  # fmt: skip
+    other = [
+        stats.SegmentValue(
+            value=v, suppressed=False, n=20, mean_index=None, profiles={},
+            scores=[stats.GroupScore(id="i", name="I", n=20, mean=50.0, sd=1.0, p=p)],
+        )
+        for v, p in (("x", 0.04), ("y", 0.03), ("z", 0.2))
+    ]  # fmt: skip
+    segments = [
+        stats.Segment(item="pair", text="Pair", values=values),
+        stats.Segment(item="three", text="Three", values=other),
+    ]
+    assert stats.tested_ps(segments) == [0.01, 0.04, 0.03, 0.2]
+    expected = scipy_stats.false_discovery_control([0.01, 0.04, 0.03, 0.2], method="bh")
+    got = stats.adjusted(segments)
+    pair = [v.scores[0].p_adjusted for v in got[0].values]
+    assert pair == pytest.approx([expected[0], expected[0]])
+    assert [v.scores[0].p_adjusted for v in got[1].values] == pytest.approx(list(expected[1:]))
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import random
 import struct
-from decimal import Decimal
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import msgspec
 import pytest
 
 from survey.core import loader, sums
+from survey.core.filters import ReportFilter
 from survey.core.model import (
     NA,
     ChoiceItem,
@@ -28,7 +29,6 @@ from survey.core.model import (
     NumberItem,
     TextItem,
 )
-from survey.core.filters import ReportFilter
 from survey.core.sums import ReportShape, shape_of
 from survey.core.tokens import token_hash
 from survey.flows import ingest
@@ -335,3 +335,19 @@ async def test_segment_score_counts_for_the_norms_equal_python_on_the_stored_row
                 counts = expected.setdefault((item.id, value, score_id), {})
                 counts[whole] = counts.get(whole, 0) + 1
     assert got == expected and len(got) > 10
+
+
+async def test_a_rollup_summed_with_an_older_key_table_is_folded_again(conn, questionnaires):
+    """After an upgrade that adds keys, the rollup of responses folded before is rebuilt, so
+    that the new keys cover every response (and deleting one never takes out what it never
+    added)."""
+    loaded = questionnaires["connector"]
+    slug = loaded.definition.slug
+    others = await versions_of(conn, loaded)
+    await store_with_python_sums(conn, loaded, others, 120, seed=3)
+    current = await rollup_of(conn, slug)
+    # As an older release left it: no segment moments, its shape without the edition.
+    await conn.execute("DELETE FROM report_rollup WHERE key[1] = 'gd' OR key[4] = 'isq'")
+    await conn.execute("UPDATE report_shape SET shape = shape - 'keys'")
+    await rollup.update_report_rollup_all(conn, slug, shape_of(loaded.definition))
+    assert_same_sums(current, await rollup_of(conn, slug))

@@ -104,7 +104,8 @@ async def test_a_borderline_result_says_so_and_a_retake_shows_its_change(
     result = (await client.get(later)).text
     assert "Since you last took it" in result
     assert re.search(
-        r"Connector Index</th><td>[\d.]+</td><td>[\d.]+</td><td>\+\d+</td><td>Yes \(RCI \d+\.\d\)",
+        r"Connector Index</th><td>[\d.]+</td><td>[\d.]+</td><td>\+[\d.]+</td>"
+        r"<td>Yes \(RCI \d+\.\d\)",
         result,
     )
     row = await conn.fetchrow("SELECT retake_of, flags FROM response WHERE retake_of IS NOT NULL")
