@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from survey.core import scoring, stats
-from survey.core.distributions import betainc, f_ppf
+from survey.core.distributions import betainc, f_ppf, t_quantile_975
 from survey.core.loader import load
 from survey.core.sums import Folder, shape_of
 
@@ -158,3 +158,8 @@ def test_item_sd_floor_ceiling_na_share_and_weak_items_equal_numpy_on_raw_rows()
             )
             assert row.weak == expected, row
             assert row.weak == (row.id == "intro_skip"), row
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 7, 29, 30, 99, 1_000, 123_456, 2_000_000])
+def test_the_t_quantile_equals_scipys(df: int) -> None:
+    assert t_quantile_975(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), rel=1e-9)
