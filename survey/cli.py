@@ -467,6 +467,50 @@ def report(slug: str, out: str, filter_params: dict[str, str]) -> None:
 @main.command()
 @click.argument("slug")
 @click.option(
+    "--out", default="-", type=click.Path(dir_okay=False), help="The file to write (- stdout)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "csv"]),
+    default="html",
+    show_default=True,
+    help="Printable HTML, or CSV with a row per variable.",
+)
+@click.option("--no-stats", is_flag=True, help="Leave the database alone: no statistics.")
+@filter_options
+def codebook(slug: str, out: str, fmt: str, no_stats: bool, filter_params: dict[str, str]) -> None:
+    """Write the codebook of SLUG's current version: every variable of the CSV export with its
+    question, values and labels, and the scoring rules; with the statistics of the responses
+    the filters select, when there are any."""
+    from survey.core import codebook as book_of
+    from survey.flows.export import csv_line
+    from survey.web import dashboard  # the HTML codebook is the dashboard's download
+
+    settings = settings_from_env()
+    loaded = _served(settings, slug)
+    where = report_filter(loaded, filter_params)
+    built = None
+    if not no_stats:
+        built = on_database(lambda conn: load_report(conn, loaded, where, settings.min_cell))
+    book = book_of.codebook(loaded, built)
+    if fmt == "csv":
+        rows = [book_of.CSV_COLUMNS, *book_of.csv_rows(book)]
+        data = b"".join(csv_line(row) for row in rows)
+    else:
+        stated = dashboard.describe(built.filters) if built else []
+        now = built.generated_at if built else datetime.now(UTC)
+        data = dashboard.codebook_html(book, stated, now).encode()
+    with _output(out) as sink:
+        sink.write(data)
+    if out != "-":
+        stats = f"statistics of {book.responses} responses" if book.responses else "no statistics"
+        _say(f"wrote {out}: {len(book.variables)} variables, {stats}")
+
+
+@main.command()
+@click.argument("slug")
+@click.option(
     "--recompute",
     is_flag=True,
     required=True,

@@ -5,7 +5,8 @@ chart as Plotly figure JSON in a data attribute (drawn by static/dashboard.js wi
 the app serves), the segment and reliability tables, the quotes and the downloads. GET
 .../report.html is the same content as one self-contained file, .../figures/{name}.svg|.pdf one
 chart for print, rendered by kaleido in a headless Chromium, and .../norms.csv and
-.../norm-percentiles.csv the norm tables. Every route needs the `reports` scope.
+.../norm-percentiles.csv the norm tables, .../codebook.html and .csv the codebook. Every route
+needs the `reports` scope.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 from markupsafe import Markup
 
-from survey.core import charts, csvcells, filters, stats
+from survey.core import charts, codebook, csvcells, filters, stats
 from survey.core.charts import go
 from survey.core.model import ChoiceItem, Loaded
 from survey.errors import FiguresUnavailable, NotFound, Problem
@@ -356,11 +357,65 @@ async def norm_percentiles_csv(
     )
 
 
+# --- the codebook ------------------------------------------------------------------------------
+
+
+def codebook_html(book: codebook.Codebook, stated: list[str], now: datetime) -> str:
+    """The printable codebook: tables and a print stylesheet, no script; `stated`, the
+    statistics' filters in words."""
+    template = environment().get_template("reports/codebook.html")
+    return template.render(
+        book=book,
+        filters=stated,
+        reliability={r.dimension: r for r in book.reliability},
+        fixed=lambda value: "" if value is None else f"{value:.2f}",
+        generated=now.strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+async def _codebook(
+    state: State, db: Db, slug: str, request: Request[Any, Any, Any]
+) -> tuple[codebook.Codebook, stats.Report]:
+    loaded, report = await _report(state, db, slug, request)
+    return codebook.codebook(loaded, report), report
+
+
+@get("/{slug:str}/codebook.html")
+async def codebook_page(
+    state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str]
+) -> Response[str]:
+    """The printable codebook, its statistics with the dashboard's filters, as a download."""
+    book, report = await _codebook(state, db, slug, request)
+    name = f"{slug}-codebook-{report.generated_at:%Y-%m-%d}.html"
+    return Response(
+        codebook_html(book, describe(report.filters), report.generated_at),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@get("/{slug:str}/codebook.csv")
+async def codebook_csv(
+    state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str]
+) -> Response[bytes]:
+    """The codebook as CSV, a row per variable of the CSV export."""
+    book, _ = await _codebook(state, db, slug, request)
+    return _csv(codebook.CSV_COLUMNS, codebook.csv_rows(book), f"{slug}-codebook")
+
+
 def router() -> Router:
     """The dashboard routes under /reports, for researchers with the `reports` scope."""
     return Router(
         auth.LOGIN_PATH,
-        route_handlers=[dashboard, download_report, figure, norms_csv, norm_percentiles_csv],
+        route_handlers=[
+            dashboard,
+            download_report,
+            figure,
+            norms_csv,
+            norm_percentiles_csv,
+            codebook_page,
+            codebook_csv,
+        ],
         guards=[auth.requires_scope("reports")],
         after_request=http.secure,
         include_in_schema=False,
