@@ -32,6 +32,7 @@ from survey.errors import (
     QuestionnaireError,
     TokenExists,
 )
+from survey.flows import freezing
 from survey.flows import quality as flows_quality
 from survey.flows.report import load_report
 from survey.flows.researchers import create_token
@@ -531,6 +532,33 @@ def quality(slug: str, recompute: bool, as_json: bool) -> None:
         f"{done.slug}: {done.responses} responses checked, {done.changed} changed; "
         f"{done.flagged} flagged now ({reasons})"
     )
+
+
+@main.command(name="freeze")
+@click.argument("slug")
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An analysis plan (any file) to lock with it: its SHA-256 is recorded, not the file.",
+)
+@JSON_OPTION
+def freeze_command(slug: str, plan_path: Path | None, as_json: bool) -> None:
+    """Lock SLUG for preregistration: record a SHA-256 over its version, its scoring rules and
+    an optional analysis plan, with the time. Reports and exports name the latest lock and say
+    whether the instrument's scoring changed since."""
+    settings = settings_from_env()
+    loaded = _served(settings, slug)
+    plan = plan_path.read_bytes() if plan_path is not None else None
+    name = plan_path.name if plan_path is not None else None
+    lock = on_database(lambda conn: freezing.freeze_questionnaire(conn, loaded, plan, name))
+    if as_json:
+        echo_json(lock)
+        return
+    click.echo(f"{slug} frozen at {lock.frozen_at:%Y-%m-%d %H:%M:%S} UTC: {lock.hash}")
+    click.echo(f"  version {lock.version}, scoring rules {lock.rules_hash}")
+    if lock.plan_sha256 is not None:
+        click.echo(f"  plan {name}: {lock.plan_sha256}")
 
 
 # --- responses in bulk: import, export, demo data -----------------------------------------------

@@ -23,6 +23,7 @@ from survey.core.distributions import (
     t_two_sided_p,
 )
 from survey.core.filters import ReportFilter, canonical_number, is_number
+from survey.core.freeze import FreezeStatus
 from survey.core.model import (
     NA,
     ChoiceItem,
@@ -270,6 +271,8 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     timeline: list[DayCount]
     quotes: list[Quote]
     quality: QualityView
+    # The preregistration lock this report is made under (survey freeze), if any.
+    freeze: FreezeStatus | None = None
 
 
 def build_report(
@@ -281,6 +284,7 @@ def build_report(
     min_cell: int,
     now: datetime,
     split: tuple[Sums, Sums] | None = None,
+    freeze: FreezeStatus | None = None,
 ) -> Report:
     """Everything the report holds, from the summed statistics; `split`: the sums of the
     clean and of the flagged responses the other filters select, `sums` being one or both."""
@@ -333,6 +337,7 @@ def build_report(
         quality=quality_view(
             where.quality, *(split or (sums, {})), segments=q.segments, min_cell=min_cell
         ),
+        freeze=freeze,
     )
 
 

@@ -24,7 +24,9 @@ import msgspec
 
 from survey.core import csvcells, display, lavaan
 from survey.core.filters import ReportFilter, query_of
+from survey.core.freeze import FreezeStatus
 from survey.core.model import Loaded, Questionnaire
+from survey.flows import freezing
 from survey.store import db, exports
 
 # `cfa`: response_id, the grouping segment if any, and each scored item keyed (core.lavaan).
@@ -58,9 +60,23 @@ class ExportedResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     item_order: msgspec.Raw | None = None
     quality_flags: list[str]
     quality: msgspec.Raw | None  # the values the flags were decided on
+    # The preregistration lock the export is made under, when there is one (survey freeze).
+    freeze_hash: str | None = None
+    instrument_changed: bool | None = None
 
 
-def jsonl_chunk(rows: Iterable[asyncpg.Record]) -> bytes:
+# The columns a CSV export adds when the questionnaire is frozen.
+FREEZE_COLUMNS = ["freeze_hash", "instrument_changed"]
+
+
+def freeze_cells(status: FreezeStatus | None) -> list[str]:
+    """The CSV cells that name the lock an export is made under; none without one."""
+    if status is None:
+        return []
+    return [status.hash, "true" if status.instrument_changed else "false"]
+
+
+def jsonl_chunk(rows: Iterable[asyncpg.Record], status: FreezeStatus | None = None) -> bytes:
     return msgspec.json.Encoder().encode_lines(
         [
             ExportedResponse(
@@ -77,6 +93,8 @@ def jsonl_chunk(rows: Iterable[asyncpg.Record]) -> bytes:
                 item_order=None if row["item_order"] is None else msgspec.Raw(row["item_order"]),
                 quality_flags=row["flags"],
                 quality=None if row["quality"] is None else msgspec.Raw(row["quality"]),
+                freeze_hash=status.hash if status else None,
+                instrument_changed=status.instrument_changed if status else None,
             )
             for row in rows
         ]
@@ -104,12 +122,13 @@ async def export_chunks(
     work with the `helper` connection when given (exports.copy_export_csv); a `cfa` export
     has a column for the segment item `group_by` when given."""
     progress = progress if progress is not None else Progress()
+    status = await freezing.freeze_status(conn, loaded)
     if fmt == "csv":
-        chunks = _csv_chunks(conn, loaded, where, progress, helper)
+        chunks = _csv_chunks(conn, loaded, where, progress, helper, status)
     elif fmt == "cfa":
         chunks = _cfa_chunks(conn, loaded, where, progress, group_by)
     else:
-        chunks = _jsonl_chunks(conn, loaded, where, progress)
+        chunks = _jsonl_chunks(conn, loaded, where, progress, status)
     async with aclosing(chunks):
         async for chunk in chunks:
             yield chunk
@@ -121,10 +140,11 @@ async def _csv_chunks(
     where: ReportFilter,
     progress: Progress,
     helper: db.Connection | None,
+    status: FreezeStatus | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """PostgreSQL writes the rows (COPY … TO STDOUT); they pass through as they come."""
     q = loaded.definition
-    yield csv_line(csvcells.csv_header(q))
+    yield csv_line(csvcells.csv_header(q) + (FREEZE_COLUMNS if status else []))
 
     def cells(definitions: list[Any]) -> list[tuple[str, csvcells.Cell]]:
         try:
@@ -159,6 +179,7 @@ async def _csv_chunks(
                 put,
                 helper,
                 with_order=display.randomized(q),
+                stamp=freeze_cells(status),
             )
         except Exception:
             await queue.put(None)
@@ -189,14 +210,18 @@ async def _csv_chunks(
 
 
 async def _jsonl_chunks(
-    conn: db.Connection, loaded: Loaded, where: ReportFilter, progress: Progress
+    conn: db.Connection,
+    loaded: Loaded,
+    where: ReportFilter,
+    progress: Progress,
+    status: FreezeStatus | None = None,
 ) -> AsyncGenerator[bytes, None]:
     batches = exports.select_export_batches(conn, loaded.definition.slug, where, EXPORT_BATCH)
     async with aclosing(batches):
         async for rows in batches:
             # In a thread: the event loop goes on serving other requests (and fetching the
             # next batch) while this one is encoded.
-            chunk = await asyncio.to_thread(jsonl_chunk, rows)
+            chunk = await asyncio.to_thread(jsonl_chunk, rows, status)
             progress.rows += len(rows)
             yield chunk
 

@@ -8,6 +8,7 @@ from survey.core import stats
 from survey.core.filters import ReportFilter
 from survey.core.model import Loaded
 from survey.core.sums import Sums, shape_of
+from survey.flows import freezing
 from survey.store import db, responses, rollup
 
 
@@ -30,6 +31,7 @@ async def load_report(
     q = loaded.definition
     sums, clean, flagged = await _sums(conn, loaded, where)
     quotes = await responses.select_quotes(conn, q.slug, stats.text_items(q), where)
+    frozen = await freezing.freeze_status(conn, loaded)
     return stats.build_report(
         loaded,
         sums,
@@ -38,6 +40,7 @@ async def load_report(
         min_cell=min_cell,
         now=datetime.now(UTC),
         split=(clean, flagged),
+        freeze=frozen,
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import re
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -105,13 +105,15 @@ async def copy_export_csv(
     helper: db.Connection | None = None,
     *,
     with_order: bool = False,
+    stamp: Sequence[str] = (),
 ) -> int:
     """Have PostgreSQL write the selected responses as CSV rows, oldest first, to `output`.
 
     The columns are csvcells.csv_header's: booleans as true/false, times in ISO 8601 UTC, each
     score, then each answer as `answer_cells` says when given every stored version's
     definition (a cell that could be a formula neutralised), then, `with_order`, the items'
-    order as shown. The definitions and the rows are
+    order as shown, then the `stamp`'s texts on every row (the freeze it is made under). The
+    definitions and the rows are
     read in one snapshot, so no response to a version it did not see can slip in. `output` is
     awaited with each chunk before more is read. Returns the number of rows.
 
@@ -120,7 +122,7 @@ async def copy_export_csv(
     """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         answers = answer_cells(await select_definitions(conn, slug))
-        query, args = _export_query(slug, where, dimensions, answers, with_order)
+        query, args = _export_query(slug, where, dimensions, answers, with_order, stamp)
         edges = await _export_edges(conn, slug, where) if helper is not None else []
         # As select_export_batches: the index in order, rather than a sort before any row.
         await conn.execute("SET LOCAL enable_sort = off")
@@ -141,6 +143,7 @@ def _export_query(
     dimensions: list[str],
     answers: list[tuple[str, Cell]],
     with_order: bool,
+    stamp: Sequence[str] = (),
 ) -> tuple[str, list[Any]]:
     """The export's SELECT, with `/*range*/` where a range's conditions go, and its arguments."""
     condition, args = selection.where_sql(slug, where)
@@ -163,6 +166,9 @@ def _export_query(
     for measure in QUALITY_MEASURES:
         args.append(measure)
         cells.append(f"quality ->> ${len(args)}::text")
+    for text in stamp:  # hex digits and true/false: nothing to neutralise
+        args.append(text)
+        cells.append(f"${len(args)}::text")
     query = f"""
         SELECT id,
                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
