@@ -160,14 +160,11 @@ def test_schemathesis_run_from_its_command_line_passes_every_phase(api: str) -> 
     every check but positive_data_acceptance (a schema-valid submission may break its
     questionnaire's rules), every phase run, the stateful one following the document's links
     from a submission to its private result (no other way leads to a stored one's token)."""
-    results = "/api/v1/results/{token}"
-    before = answered(api, "GET", results, 200), answered(api, "DELETE", results, 204)
     st = Path(sys.executable).with_name("st")
     command = [
         str(st), "run", f"{api}/schema/openapi.json",
         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
         "-H", f"Authorization: Bearer {TOKEN}", "--seed", "20261205", "--no-color",
-        # More than the default 100, so that the stateful phase reliably follows both links.
         "--max-examples", "150",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
@@ -176,9 +173,24 @@ def test_schemathesis_run_from_its_command_line_passes_every_phase(api: str) -> 
     phases = done.stdout.split("Test Phases:", 1)[1].split("\n\n", 1)[0]
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert re.search(rf"✅ +{phase}", phases), phases
-    after = answered(api, "GET", results, 200), answered(api, "DELETE", results, 204)
-    # Which link a stateful run follows is drawn at random: either proves the links lead on.
-    assert sum(after) > sum(before), (before, after)
+
+    # Which links a stateful run follows is drawn at random, and over the whole document it
+    # may reach none in a run (it did once in about five): stateful runs with other seeds, until
+    # one has followed a submission's link to its private result.
+    results = "/api/v1/results/{token}"
+    followed = []
+    for seed in ("20261205", "1", "2", "3", "4"):
+        before = answered(api, "GET", results, 200) + answered(api, "DELETE", results, 204)
+        again = [*command, "--phases", "stateful"]
+        again[again.index("--seed") + 1] = seed
+        done = subprocess.run(again, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+        followed.append(
+            answered(api, "GET", results, 200) + answered(api, "DELETE", results, 204) - before
+        )
+        if followed[-1] > 0:
+            break
+    assert followed[-1] > 0, followed
 
 
 def test_the_document_fuzzed_is_the_one_the_server_serves(api: str) -> None:
