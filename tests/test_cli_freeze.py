@@ -56,14 +56,21 @@ def test_a_freeze_is_named_by_the_report_and_exports_until_the_scoring_changes(
         "false"
     }
     path.write_text(path.read_text().replace("min_answered: 0.5", "min_answered: 0.6"))
+    # The rows already stored were scored under the frozen rules; one sent now is not.
+    more = tmp_path / "more.ndjson"
+    more.write_text(line(teamwork(4)))
+    assert run(database_url, served, "import", "teamwork", str(more)).exit_code == 0
     changed = list(csv.DictReader(io.StringIO(exported("csv"))))
-    assert {(r["freeze_hash"], r["instrument_changed"]) for r in changed} == {
-        (lock["hash"], "true")
-    }
+    assert {r["freeze_hash"] for r in changed} == {lock["hash"]}
+    assert sorted(r["instrument_changed"] for r in changed) == ["false"] * 6 + ["true"]
+    lines = [json.loads(x) for x in exported("jsonl").splitlines()]
+    assert sorted(x["instrument_changed"] for x in lines) == [False] * 6 + [True]
     assert run(database_url, served, "report", "teamwork", "--out", str(report)).exit_code == 0
     assert "scoring has changed since it was frozen" in report.read_text()
     again = json.loads(run(database_url, served, "freeze", "teamwork", "--json").stdout)
-    assert again["hash"] != lock["hash"] and again["rules_hash"] != lock["rules_hash"]
+    assert again["rules_hash"] != lock["rules_hash"]
+    assert run(database_url, served, "report", "teamwork", "--out", str(report)).exit_code == 0
+    assert "latest of 2 locks" in report.read_text()
 
 
 def test_without_a_freeze_the_exports_have_no_freeze_columns(database_url, served, tmp_path):

@@ -34,6 +34,8 @@ class Value(msgspec.Struct, frozen=True, kw_only=True):
     value: str
     label: str
     count: int | None = None
+    # Said in place of a count under SURVEY_MIN_CELL (an option few chose), e.g. "under 5".
+    note: str = ""
 
 
 class Variable(msgspec.Struct, frozen=True, kw_only=True):
@@ -193,8 +195,21 @@ def _item_variable(
     item: Item,
     stats: ItemStats | None,
     item_rest: float | None,
+    min_cell: int = 0,
 ) -> Variable:
     dimension = item.dimension if isinstance(item, LikertItem) else ""
+    values = _values(q, item, stats)
+    n = stats.n if stats else None
+    if isinstance(item, ChoiceItem | MultiChoiceItem):
+        # As the report's segments: an option few chose shows no count, and then neither does
+        # the total, from which the count would follow.
+        few = [v for v in values if v.count and v.count < min_cell]
+        if few:
+            values = [
+                msgspec.structs.replace(v, count=None, note=f"under {min_cell}") if v in few else v
+                for v in values
+            ]
+            n = None
     names = {d.id: d.name for d in q.dimensions}
     return Variable(
         variable=f"answer.{item.id}",
@@ -203,7 +218,7 @@ def _item_variable(
         type=str(type(item).__struct_config__.tag),
         item=item.id,
         section=section.id,
-        values=_values(q, item, stats),
+        values=values,
         reverse=isinstance(item, LikertItem) and item.reverse,
         dimension=dimension,
         dimension_name=names.get(dimension, ""),
@@ -211,7 +226,7 @@ def _item_variable(
         required=item.required,
         segment=isinstance(item, ChoiceItem | NumberItem) and item.segment,
         attention=_attention(q, item),
-        n=stats.n if stats else None,
+        n=n,
         mean=stats.mean if stats else None,
         sd=stats.sd if stats else None,
         item_rest=item_rest,
@@ -289,7 +304,9 @@ def codebook(loaded: Loaded, report: Report | None = None) -> Codebook:
     """The codebook of a questionnaire version; with `report`, each variable's statistics
     (a report of no responses gives none)."""
     q = loaded.definition
-    if report is not None and report.counts.total == 0:
+    # No statistics of a selection smaller than the smallest cell a report shows.
+    min_cell = report.min_cell if report is not None else 0
+    if report is not None and report.counts.total < max(min_cell, 1):
         report = None
     item_stats = {s.id: s for s in report.items} if report else {}
     reliability = {r.dimension: r for r in report.reliability} if report else {}
@@ -305,7 +322,7 @@ def codebook(loaded: Loaded, report: Report | None = None) -> Codebook:
     for section in q.sections:
         for item in section.items:
             found[f"answer.{item.id}"] = _item_variable(
-                q, section, item, item_stats.get(item.id), item_rest.get(item.id)
+                q, section, item, item_stats.get(item.id), item_rest.get(item.id), min_cell
             )
     for rule in rules:
         found[f"score.{rule.id}"] = _score_variable(

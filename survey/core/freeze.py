@@ -7,9 +7,12 @@ scoring rules differ from the frozen ones (a wording change alone makes a new ve
 new scoring).
 
 The scoring rules are everything that turns answers into the numbers a report uses: the
-scales' values and N/A, each item's type, scale, dimension, reverse keying, options, bounds,
-display condition and attention check, whether it is a segment, the scoring block (minimum
-answered, index weights), the feedback bands' and the profiles' conditions. Texts are not.
+scales' values and N/A, each item's type, section, scale, dimension, reverse keying, options,
+bounds, display condition and attention check, whether it is a segment, the sections' display
+conditions, the minimum answered, the index's id and weights (defaults written out), the
+feedback bands' cut-offs and the profiles' conditions in order. Wording is not, nor what only
+shows on the form (required, a text's length). The quality thresholds are not either: they
+decide which responses a clean report counts, not their scores, and may change with data.
 """
 
 from __future__ import annotations
@@ -20,38 +23,65 @@ from typing import Any
 
 import msgspec
 
-from survey.core.model import Questionnaire
+from survey.core.model import (
+    ChoiceItem,
+    Item,
+    LikertItem,
+    MultiChoiceItem,
+    NumberItem,
+    Questionnaire,
+)
 
-# Attributes of an item that are its wording, not its scoring.
-_WORDING = ("text", "hint", "placeholder", "labels")
+# The edition of the rules' listing below: a published hash is checked against this one.
+RULES_FORMAT = 1
+
+
+def _plain(value: Any) -> Any:
+    return msgspec.to_builtins(value, order="deterministic")
+
+
+def _item_rules(item: Item, section: str) -> dict[str, Any]:
+    """What of an item scores, selects or shows responses: never its wording."""
+    rules: dict[str, Any] = {
+        "id": item.id,
+        "type": type(item).__name__,
+        "section": section,
+        "show_if": _plain(item.show_if),
+        "check": _plain(item.check),
+    }
+    if isinstance(item, LikertItem):
+        rules |= {"scale": item.scale, "dimension": item.dimension, "reverse": item.reverse}
+    if isinstance(item, ChoiceItem | MultiChoiceItem):
+        rules["options"] = list(item.options)  # the stored values a condition or filter names
+    if isinstance(item, NumberItem):
+        rules |= {"min": item.min, "max": item.max, "integer": item.integer}
+    if isinstance(item, ChoiceItem | NumberItem):
+        rules["segment"] = item.segment
+    return rules
 
 
 def scoring_rules(q: Questionnaire) -> dict[str, Any]:
-    """The rules that score a response, as plain data in a fixed order (no texts)."""
-    plain = msgspec.to_builtins(q, order="deterministic")
-    items = [
-        {k: v for k, v in item.items() if k not in _WORDING}
-        for section in plain["sections"]
-        for item in section["items"]
-    ]
+    """The rules that score a response, listed field by field (so that a field a release adds
+    to the format changes no hash): no wording, no defaults written out or left implicit."""
     return {
+        "format": RULES_FORMAT,
         "scales": {
             name: {"values": scale.points, "na": scale.na is not None}
             for name, scale in sorted(q.scales.items())
         },
-        "items": items,
-        "sections": [{"id": s["id"], "show_if": s.get("show_if")} for s in plain["sections"]],
-        "scoring": plain["scoring"],
+        "sections": [{"id": s.id, "show_if": _plain(s.show_if)} for s in q.sections],
+        "items": [_item_rules(item, s.id) for s in q.sections for item in s.items],
+        "min_answered": q.scoring.min_answered,
+        "index": {"id": q.scoring.index.id, "weights": dict(sorted(q.weights.items()))},
         "dimensions": [
             {
-                "id": d["id"],
-                "bands": [
-                    {k: v for k, v in band.items() if k != "text"} for band in d.get("feedback", [])
-                ],
+                "id": d.id,
+                "bands": [[band.at_least, band.below] for band in d.feedback],
             }
-            for d in plain["dimensions"]
+            for d in q.dimensions
         ],
-        "profiles": [{"id": p["id"], "when": p.get("when")} for p in plain["profiles"]],
+        # In order: the first profile whose conditions hold is the one a response gets.
+        "profiles": [{"id": p.id, "when": _plain(p.when)} for p in q.profiles],
     }
 
 
@@ -108,15 +138,35 @@ class FreezeStatus(msgspec.Struct, frozen=True, kw_only=True):
     frozen_at: datetime
     version: str  # the version frozen
     plan_sha256: str | None
-    # The questionnaire served now scores differently from the one frozen.
+    # The questionnaire served now, or a version the selection holds, scores differently
+    # from the one frozen.
     instrument_changed: bool
+    # Every stored version that scores differently from the one frozen (an export says so
+    # row by row).
+    changed_versions: list[str] = []
+    locks: int = 1  # how many times the questionnaire was frozen (the latest is this one)
 
 
-def status(lock: Freeze, q: Questionnaire) -> FreezeStatus:
+def status(
+    lock: Freeze,
+    q: Questionnaire,
+    stored: dict[str, Questionnaire | None] | None = None,
+    selected: list[str] | None = None,
+    locks: int = 1,
+) -> FreezeStatus:
+    """The lock's status for the questionnaire served now; `stored`: every stored version's
+    definition (None where it cannot be read: taken as changed), `selected`: the versions a
+    report's responses hold."""
+    changed = sorted(
+        v for v, d in (stored or {}).items() if d is None or rules_hash(d) != lock.rules_hash
+    )
     return FreezeStatus(
         hash=lock.hash,
         frozen_at=lock.frozen_at,
         version=lock.version,
         plan_sha256=lock.plan_sha256,
-        instrument_changed=rules_hash(q) != lock.rules_hash,
+        instrument_changed=rules_hash(q) != lock.rules_hash
+        or any(v in changed for v in selected or []),
+        changed_versions=changed,
+        locks=locks,
     )

@@ -69,11 +69,12 @@ class ExportedResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
 FREEZE_COLUMNS = ["freeze_hash", "instrument_changed"]
 
 
-def freeze_cells(status: FreezeStatus | None) -> list[str]:
-    """The CSV cells that name the lock an export is made under; none without one."""
+def freeze_stamp(status: FreezeStatus | None) -> exports.Stamp | None:
+    """What a CSV export's rows add to name the lock: its hash, and whether the row's version
+    scores differently from the one frozen."""
     if status is None:
-        return []
-    return [status.hash, "true" if status.instrument_changed else "false"]
+        return None
+    return exports.Stamp(hash=status.hash, changed_versions=status.changed_versions)
 
 
 def jsonl_chunk(rows: Iterable[asyncpg.Record], status: FreezeStatus | None = None) -> bytes:
@@ -94,7 +95,7 @@ def jsonl_chunk(rows: Iterable[asyncpg.Record], status: FreezeStatus | None = No
                 quality_flags=row["flags"],
                 quality=None if row["quality"] is None else msgspec.Raw(row["quality"]),
                 freeze_hash=status.hash if status else None,
-                instrument_changed=status.instrument_changed if status else None,
+                instrument_changed=row["version"] in status.changed_versions if status else None,
             )
             for row in rows
         ]
@@ -179,7 +180,7 @@ async def _csv_chunks(
                 put,
                 helper,
                 with_order=display.randomized(q),
-                stamp=freeze_cells(status),
+                stamp=freeze_stamp(status),
             )
         except Exception:
             await queue.put(None)

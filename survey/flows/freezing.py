@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from survey.core import freeze
-from survey.core.model import Loaded
-from survey.store import db, freezes
+from survey.core.model import Loaded, Questionnaire
+from survey.store import db, freezes, versions
 
 
 async def freeze_questionnaire(
@@ -19,13 +21,26 @@ async def freeze_questionnaire(
         loaded.definition,
         plan,
         plan_name,
-        datetime.now(UTC).replace(microsecond=0),
+        datetime.now(UTC),
     )
     await freezes.insert_freeze(conn, lock)
     return lock
 
 
-async def freeze_status(conn: db.Connection, loaded: Loaded) -> freeze.FreezeStatus | None:
-    """The latest lock, and whether the questionnaire served now scores as the one frozen."""
-    lock = await freezes.select_latest_freeze(conn, loaded.definition.slug)
-    return freeze.status(lock, loaded.definition) if lock is not None else None
+async def freeze_status(
+    conn: db.Connection, loaded: Loaded, selected: list[str] | None = None
+) -> freeze.FreezeStatus | None:
+    """The latest lock, and whether the questionnaire served now, or any of the `selected`
+    versions, scores differently from the one frozen."""
+    slug = loaded.definition.slug
+    lock = await freezes.select_latest_freeze(conn, slug)
+    if lock is None:
+        return None
+    stored: dict[str, Questionnaire | None] = {}
+    for version, definition in await versions.select_version_definitions(conn, slug):
+        try:
+            stored[version] = msgspec.convert(definition, Questionnaire)
+        except msgspec.ValidationError:
+            stored[version] = None  # written by an older release: cannot be shown unchanged
+    locks = await freezes.select_freeze_count(conn, slug)
+    return freeze.status(lock, loaded.definition, stored, selected, locks)

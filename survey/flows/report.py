@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from survey.core import stats
 from survey.core.filters import ReportFilter
 from survey.core.model import Loaded
@@ -31,8 +33,7 @@ async def load_report(
     q = loaded.definition
     sums, clean, flagged = await _sums(conn, loaded, where)
     quotes = await responses.select_quotes(conn, q.slug, stats.text_items(q), where)
-    frozen = await freezing.freeze_status(conn, loaded)
-    return stats.build_report(
+    report = stats.build_report(
         loaded,
         sums,
         where=where,
@@ -40,8 +41,9 @@ async def load_report(
         min_cell=min_cell,
         now=datetime.now(UTC),
         split=(clean, flagged),
-        freeze=frozen,
     )
+    frozen = await freezing.freeze_status(conn, loaded, report.versions)
+    return msgspec.structs.replace(report, freeze=frozen) if frozen is not None else report
 
 
 async def load_norms(

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import itertools
 import re
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -95,6 +95,14 @@ _EDGE_SAMPLE_PERCENT = 0.5
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
 
+class Stamp(NamedTuple):
+    """What every row of an export made under a preregistration lock adds: the lock's hash,
+    and whether the row's version scores differently from the one frozen."""
+
+    hash: str
+    changed_versions: list[str]
+
+
 async def copy_export_csv(
     conn: db.Connection,
     slug: str,
@@ -105,7 +113,7 @@ async def copy_export_csv(
     helper: db.Connection | None = None,
     *,
     with_order: bool = False,
-    stamp: Sequence[str] = (),
+    stamp: Stamp | None = None,
 ) -> int:
     """Have PostgreSQL write the selected responses as CSV rows, oldest first, to `output`.
 
@@ -143,7 +151,7 @@ def _export_query(
     dimensions: list[str],
     answers: list[tuple[str, Cell]],
     with_order: bool,
-    stamp: Sequence[str] = (),
+    stamp: Stamp | None = None,
 ) -> tuple[str, list[Any]]:
     """The export's SELECT, with `/*range*/` where a range's conditions go, and its arguments."""
     condition, args = selection.where_sql(slug, where)
@@ -166,9 +174,10 @@ def _export_query(
     for measure in QUALITY_MEASURES:
         args.append(measure)
         cells.append(f"quality ->> ${len(args)}::text")
-    for text in stamp:  # hex digits and true/false: nothing to neutralise
-        args.append(text)
-        cells.append(f"${len(args)}::text")
+    if stamp is not None:  # hex digits and true/false: nothing to neutralise
+        args += [stamp.hash, stamp.changed_versions]
+        cells.append(f"${len(args) - 1}::text")
+        cells.append(f"CASE WHEN version = ANY(${len(args)}::text[]) THEN 'true' ELSE 'false' END")
     query = f"""
         SELECT id,
                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),

@@ -23,6 +23,10 @@ async def insert_freeze(conn: db.Connection, lock: Freeze) -> None:
     )
 
 
+async def select_freeze_count(conn: db.Connection, slug: str) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM preregistration WHERE slug = $1", slug))
+
+
 async def select_latest_freeze(conn: db.Connection, slug: str) -> Freeze | None:
     """The questionnaire's latest lock, if it has one."""
     row = await conn.fetchrow(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import msgspec
 import pytest
 
 from survey.core import codebook, csvcells, display
@@ -144,3 +145,32 @@ def test_every_csv_cell_is_neutralised() -> None:
     )  # fmt: skip
     [cells] = codebook.csv_rows(book)
     assert cells[4] == "'=HYPERLINK(1)"
+
+
+def test_an_option_few_chose_shows_no_count_nor_the_total_it_would_follow_from(
+    questionnaires: dict[str, Loaded],
+) -> None:
+    loaded = questionnaires["connector"]
+    report = report_of(loaded, 40)
+    report = msgspec.structs.replace(report, min_cell=10)
+    book = codebook.codebook(loaded, report)
+    checked = 0
+    for v in book.of_kind("item"):
+        if v.type not in ("choice", "multi_choice"):
+            continue
+        stats = next(s for s in report.items if s.id == v.item)
+        raw = {c.value: c.count for c in stats.counts}
+        for value in v.values:
+            if 0 < raw.get(value.value, 0) < 10:
+                assert value.count is None and value.note == "under 10"
+                checked += 1
+            else:
+                assert value.count == raw.get(value.value, 0)
+        if any(0 < raw.get(value.value, 0) < 10 for value in v.values):
+            assert v.n is None
+    assert checked > 0
+    html_rows = [value.note for v in book.variables for value in v.values if value.note]
+    assert html_rows and all(n == "under 10" for n in html_rows)
+    # A selection smaller than the smallest cell gets no statistics at all.
+    tiny = msgspec.structs.replace(report_of(loaded, 4), min_cell=5)
+    assert codebook.codebook(loaded, tiny).responses is None
