@@ -672,9 +672,18 @@ def _output(out: str) -> Iterator[BinaryIO]:
     type=click.Path(dir_okay=False, allow_dash=True),
     help="File to write, `-` for stdout (default SLUG-responses.FORMAT).",
 )
+@click.option(
+    "--bom",
+    is_flag=True,
+    help="Start a CSV with a UTF-8 byte order mark, which Excel needs to read it as UTF-8.",
+)
 @filter_options
 def export(
-    slug: str, fmt: Literal["csv", "jsonl"], out: str | None, filter_params: dict[str, str]
+    slug: str,
+    fmt: Literal["csv", "jsonl"],
+    out: str | None,
+    bom: bool,
+    filter_params: dict[str, str],
 ) -> None:
     """Write the responses to a file, as the API's CSV and JSONL exports do."""
     from survey.flows import export
@@ -698,7 +707,9 @@ def export(
             with contextlib.suppress(DatabaseUnavailable):
                 helper = await db.connect(url)
         try:
-            chunks = export.export_chunks(conn, loaded, where, fmt, progress, helper)
+            chunks = export.export_chunks(
+                conn, loaded, where, fmt, progress, helper, bom=bom and fmt == "csv"
+            )
             async with contextlib.aclosing(chunks):
                 with _bar(total, f"exporting to {out}") as bar:
                     async for chunk in chunks:

@@ -624,3 +624,15 @@ def test_export_into_a_missing_directory_exits_1_naming_the_file(database_url, s
         f"error: cannot write {out}.part: No such file or directory"
     ]
     assert not out.parent.exists()
+
+
+def test_export_bom_starts_a_csv_with_a_byte_order_mark(database_url, served, tmp_path):
+    path = tmp_path / "good.ndjson"
+    path.write_text(line(teamwork(3)))
+    assert run(database_url, served, "import", "teamwork", str(path)).exit_code == 0
+    out = tmp_path / "excel.csv"
+    result = run(database_url, served, "export", "teamwork", "--bom", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert len(list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))) == 1

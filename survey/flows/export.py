@@ -65,6 +65,8 @@ class ExportedResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     instrument_changed: bool | None = None
 
 
+BOM = "\ufeff".encode()
+
 # The columns a CSV export adds when the questionnaire is frozen.
 FREEZE_COLUMNS = ["freeze_hash", "instrument_changed"]
 
@@ -118,14 +120,16 @@ async def export_chunks(
     progress: Progress | None = None,
     helper: db.Connection | None = None,
     group_by: str | None = None,
+    bom: bool = False,
 ) -> AsyncGenerator[bytes, None]:
-    """The export's bytes, a chunk at a time; CSV's header first. A CSV export shares its
+    """The export's bytes, a chunk at a time; CSV's header first (after a UTF-8 byte order
+    mark with `bom`, which Excel needs to read the file as UTF-8). A CSV export shares its
     work with the `helper` connection when given (exports.copy_export_csv); a `cfa` export
     has a column for the segment item `group_by` when given."""
     progress = progress if progress is not None else Progress()
     status = await freezing.freeze_status(conn, loaded)
     if fmt == "csv":
-        chunks = _csv_chunks(conn, loaded, where, progress, helper, status)
+        chunks = _csv_chunks(conn, loaded, where, progress, helper, status, bom)
     elif fmt == "cfa":
         chunks = _cfa_chunks(conn, loaded, where, progress, group_by)
     else:
@@ -142,10 +146,12 @@ async def _csv_chunks(
     progress: Progress,
     helper: db.Connection | None,
     status: FreezeStatus | None = None,
+    bom: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """PostgreSQL writes the rows (COPY … TO STDOUT); they pass through as they come."""
     q = loaded.definition
-    yield csv_line(csvcells.csv_header(q) + (FREEZE_COLUMNS if status else []))
+    header = csv_line(csvcells.csv_header(q) + (FREEZE_COLUMNS if status else []))
+    yield (BOM if bom else b"") + header
 
     def cells(definitions: list[Any]) -> list[tuple[str, csvcells.Cell]]:
         try:
@@ -282,6 +288,7 @@ async def pooled_export(
     where: ReportFilter,
     fmt: Format,
     group_by: str | None = None,
+    bom: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """The export's chunks, made by a task of their own on a connection of their own.
 
@@ -321,7 +328,9 @@ async def pooled_export(
         # The connections go back before the reader hears the end, so that they are in the
         # pool by the time the response is complete.
         try:
-            chunks = export_chunks(conn, loaded, where, fmt, helper=helper, group_by=group_by)
+            chunks = export_chunks(
+                conn, loaded, where, fmt, helper=helper, group_by=group_by, bom=bom
+            )
             async with aclosing(chunks):
                 async for chunk in chunks:
                     await queue.put(chunk)

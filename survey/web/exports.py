@@ -50,12 +50,23 @@ def _group_by(loaded: Loaded, params: dict[str, str]) -> str | None:
     return name
 
 
+def _bom(params: dict[str, str]) -> bool:
+    """The CSV export's `bom` parameter, taken out of the filter's: a byte order mark first,
+    for Excel; anything but true or false is a 400 naming it."""
+    value = params.pop("bom", "false").lower()
+    if value not in ("true", "false", "1", "0", ""):
+        problem = {"key": "bom", "message": "must be true or false", "source": "query"}
+        raise ValidationException("bom must be true or false", extra=[problem])
+    return value in ("true", "1")
+
+
 async def _stream(state: State, request: Request[Any, Any, Any], slug: str, fmt: Format) -> Stream:
     loaded = questionnaire(state, slug)
     params = dict(request.query_params)
     group_by = _group_by(loaded, params) if fmt == "cfa" else None
+    bom = _bom(params) if fmt == "csv" else False
     where = filter_of(loaded.definition, params)
-    chunks = pooled_export(state.pool, state.settings.db_timeout, loaded, where, fmt, group_by)
+    chunks = pooled_export(state.pool, state.settings.db_timeout, loaded, where, fmt, group_by, bom)
     await anext(chunks)  # a database that cannot be reached is a 503, not a cut-off 200
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     # The lavaan script reads the item file by its name: it keeps it, undated.
@@ -157,7 +168,14 @@ class ExportController(Controller):
     tags = ("exports",)
     security = auth.SECURITY
 
-    @get(**_export_route("csv", "row", "Cells a spreadsheet would run as formulas start with `'`."))
+    @get(
+        **_export_route(
+            "csv",
+            "row",
+            "Cells a spreadsheet would run as formulas start with `'`. `bom=true` starts the "
+            "file with a UTF-8 byte order mark, which Excel needs to read it as UTF-8.",
+        )
+    )
     async def export_csv(
         self, state: State, request: Request[Any, Any, Any], slug: FromPath[str]
     ) -> Stream:

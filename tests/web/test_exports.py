@@ -645,3 +645,24 @@ async def test_the_order_a_randomised_section_was_shown_in_is_exported(
     await submit(client, "connector", connector_answers(questionnaires["connector"].definition))
     plain = await client.get(CSV.format(slug="connector"), headers=bearer(secret))
     assert "item_order" not in plain.text.partition("\n")[0]
+
+
+async def test_a_csv_export_for_excel_starts_with_a_byte_order_mark_and_nothing_else_does(
+    client, conn, questionnaires
+):
+    q = questionnaires["connector"].definition
+    await submit(client, "connector", {**connector_answers(q, 4), "industry": "Technology"})
+    secret = await token(conn)
+    url = CSV.format(slug="connector")
+    plain = await client.get(url, headers=bearer(secret))
+    excel = await client.get(url, params={"bom": "true"}, headers=bearer(secret))
+    assert excel.status_code == 200
+    assert excel.content.startswith(b"\xef\xbb\xbf") and not plain.content.startswith(b"\xef")
+    assert excel.content[3:] == plain.content  # the same file after the mark
+    rows = list(csv.DictReader(io.StringIO(excel.content.decode("utf-8-sig"))))
+    assert list(rows[0]) == csvcells.csv_header(q) and len(rows) == 1
+    bad = await client.get(url, params={"bom": "maybe"}, headers=bearer(secret))
+    assert bad.status_code == 400 and "bom" in bad.text
+    jsonl = await client.get(JSONL.format(slug="connector"), params={"bom": "true"},
+                             headers=bearer(secret))  # fmt: skip
+    assert jsonl.status_code in (400, 422)  # not a JSONL parameter: a filter it is not
