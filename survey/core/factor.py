@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+from survey.core.quality import invert
+
 Matrix = list[list[float]]
 
 # psych bounds every uniqueness below by 0.005: a Heywood case stops at a communality of .995.
@@ -29,21 +31,9 @@ def correlations_from(cov: Matrix) -> Matrix | None:
 
 
 def _inverse_diagonal(r: Matrix) -> list[float] | None:
-    """The diagonal of R⁻¹ by Gauss–Jordan elimination; None when R is singular."""
-    k = len(r)
-    m = [row[:] + [1.0 if a == b else 0.0 for b in range(k)] for a, row in enumerate(r)]
-    for col in range(k):
-        pivot = max(range(col, k), key=lambda row: abs(m[row][col]))
-        if abs(m[pivot][col]) < 1e-12:
-            return None
-        m[col], m[pivot] = m[pivot], m[col]
-        top = m[col][col]
-        m[col] = [v / top for v in m[col]]
-        for row in range(k):
-            if row != col and m[row][col] != 0.0:
-                factor = m[row][col]
-                m[row] = [v - factor * w for v, w in zip(m[row], m[col], strict=True)]
-    return [m[a][k + a] for a in range(k)]
+    """The diagonal of R⁻¹; None when R is singular."""
+    inverse = invert(r)
+    return None if inverse is None else [inverse[a][a] for a in range(len(r))]
 
 
 def _first_eigen(m: Matrix) -> tuple[float, list[float]]:
