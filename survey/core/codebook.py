@@ -115,6 +115,8 @@ RESPONSE_COLUMNS = {
     "quote_consent": ("boolean", "true when the respondent agreed to be quoted anonymously."),
     "item_order": ("text", "The item ids in the order shown, space-separated (randomised "
                    "sections)."),
+    "channel": ("text", "The recruiting channel the survey link named (`?src=`): one of the "
+                "questionnaire's channels or `other`; empty when the link named none."),
 }  # fmt: skip
 QUALITY_TEXT = {
     "quality_flags": "The response's quality flags, space-separated (empty when none).",

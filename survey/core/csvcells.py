@@ -74,14 +74,15 @@ QUALITY_COLUMNS = ("quality_flags", *(f"quality.{m}" for m in QUALITY_MEASURES))
 
 def csv_header(q: Questionnaire) -> list[str]:
     """Fixed columns, then `score.<dimension>` and `answer.<item>` in questionnaire order,
-    `item_order` (the ids in the order shown, space-separated) when a section randomises, and
-    the quality columns."""
+    `item_order` (the ids in the order shown, space-separated) when a section randomises, the
+    quality columns, and the channel the survey link named (core.channels)."""
     return [
         *FIXED_COLUMNS,
         *(f"score.{d.id}" for d in q.dimensions),
         *(f"answer.{i.id}" for i in q.items),
         *(["item_order"] if randomized(q) else []),
         *QUALITY_COLUMNS,
+        "channel",
     ]
 
 

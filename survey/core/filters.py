@@ -18,7 +18,11 @@ SOURCES = ("web", "api", "import")
 # `version=all`: every questionnaire version, said outright (the dashboard's default is one).
 ALL_VERSIONS = "all"
 # The filter's own parameters; any other name is a segment item.
-NAMES = ("from", "to", "version", "include_demo", "quality")
+NAMES = ("from", "to", "version", "include_demo", "quality", "channel")
+# `channel`: the responses whose survey link named this channel (core.channels); a segment
+# of its own id, which no item's can be.
+CHANNEL_SEGMENT = "_channel"
+_CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 # `quality`: the responses without a quality flag, those with one, or every response.
 QUALITIES = ("clean", "flagged", "all")
 
@@ -60,13 +64,21 @@ def parse_filter(
     if include_demo not in ("true", "false", "1", "0", ""):
         problems.append(Problem("include_demo", "must be true or false"))
     chosen: list[tuple[str, str]] = []
+    channel = params.get("channel") or ""
+    if channel and not _CHANNEL.fullmatch(channel):
+        problems.append(Problem("channel", "must be a channel's name (lowercase, digits, - _)"))
+    elif channel:
+        chosen.append((CHANNEL_SEGMENT, channel))
     for name, value in params.items():
         if name in NAMES:
             continue
         item = segments.get(name)
         if item is None:
             problems.append(
-                Problem(name, "not a filter: use from, to, version, quality or a segment item")
+                Problem(
+                    name,
+                    "not a filter: use from, to, version, quality, channel or a segment item",
+                )
             )
         elif value == "":
             continue
@@ -137,5 +149,7 @@ def query_of(where: ReportFilter) -> str:
     if "demo" in where.sources:
         params.append(("include_demo", "true"))
     params.append(("quality", where.quality))
-    params.extend(where.segments)
+    params.extend(
+        ("channel" if item == CHANNEL_SEGMENT else item, value) for item, value in where.segments
+    )
     return urlencode(params)

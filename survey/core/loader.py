@@ -37,12 +37,14 @@ def version_of(questionnaire: Questionnaire) -> str:
     """First 12 hex digits of the SHA-256 of the canonical JSON of the parsed definition.
 
     The `quality` thresholds are left out (changing them re-evaluates responses, it does not
-    make a new instrument), and so is an item's absent `check`, so that the versions of
-    questionnaires written before attention items existed stay what they were.
+    make a new instrument), and so are the `channels` (where respondents come from) and an
+    item's absent `check`, so that the versions of questionnaires written before attention
+    items existed stay what they were.
     """
     # Mapping keys sorted: reordering `weights` or `scales` in the YAML is the same questionnaire.
     plain = msgspec.to_builtins(questionnaire, order="deterministic")
     del plain["quality"]
+    del plain["channels"]  # where respondents come from is not the instrument
     for section in plain["sections"]:
         for item in section["items"]:
             if item.get("check") is None:
@@ -119,6 +121,12 @@ def check(q: Questionnaire) -> list[Problem]:
     duplicates([(d.id, f"dimensions[{n}].id") for n, d in enumerate(q.dimensions)], "dimension")
     duplicates([(s.id, f"sections[{n}].id") for n, s in enumerate(q.sections)], "section")
     duplicates([(p.id, f"profiles[{n}].id") for n, p in enumerate(q.profiles)], "profile")
+    duplicates([(c.id, f"channels[{n}].id") for n, c in enumerate(q.channels)], "channel")
+    for n, channel in enumerate(q.channels):
+        if channel.id == "other":
+            problems.append(
+                Problem(f"channels[{n}].id", "'other' is reserved for names not in the list")
+            )
     item_ids = [
         (item.id, f"sections[{s}].items[{i}].id")
         for s, section in enumerate(q.sections)

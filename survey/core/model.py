@@ -190,6 +190,17 @@ class QualitySpec(Strict, frozen=True, kw_only=True):
     repeat_hours: Annotated[float, Meta(ge=0)] = 24
 
 
+# A channel's name in a link (`?src=newsletter`): short, lowercase, nothing to escape.
+ChannelId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$(?!\n)")]
+
+
+class Channel(Strict, frozen=True, kw_only=True):
+    """Where respondents come from: a link carries `?src=ID`; the dashboard labels it."""
+
+    id: ChannelId
+    label: Text
+
+
 class Profile(Strict, frozen=True, kw_only=True):
     id: Id
     label: Text
@@ -211,6 +222,8 @@ class Questionnaire(Strict, frozen=True, kw_only=True, weakref=True):
     # `section`: one section a page, each saved as a draft with a private resume link.
     paging: Literal["none", "section"] = "none"
     quality: QualitySpec = QualitySpec()
+    # The recruiting channels a link may name; without a list, any name of the same shape.
+    channels: list[Channel] = []
 
     @property
     def items(self) -> list[Item]:

@@ -69,6 +69,9 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "response can reach needs a profile written for it (checked on loading).",
             "quality": "When a response is flagged as careless or inauthentic (flagged, never "
             "refused); not part of the version.",
+            "channels": "The recruiting channels a survey link may name with `?src=ID` (or "
+            "`utm_source`); any other name is counted as `other`. Without a list, any name of "
+            "a channel id's shape is kept. Not part of the version.",
             "paging": "none: the whole form on one page. section: a section a page, each page "
             "saved as a draft with a private resume link; the consents on the last page.",
         },
@@ -194,6 +197,13 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
             "min_norm": "Outliers are looked for once this many clean responses are scored "
             "(default 200).",
             "repeat_hours": "Repeat: the same answers again within this many hours (default 24).",
+        },
+    ),
+    "Channel": (
+        "A recruiting channel: a survey link with `?src=ID` counts its responses under it.",
+        {
+            "id": "What the link carries: lowercase letters, digits, - and _ (at most 40).",
+            "label": "Its name on the dashboard.",
         },
     ),
     "Profile": (

@@ -15,7 +15,7 @@ from typing import cast
 
 import msgspec
 
-from survey.core import factor
+from survey.core import channels, factor
 from survey.core.distributions import (
     benjamini_hochberg,
     f_ppf,
@@ -295,6 +295,7 @@ def build_report(
     total = _int(sums.get(("n",)))
     scored = _int(sums.get(("scored",)))
     questions = {i.id: i.text for i in q.items}
+    segment_items = report_segments(q, sums)
     return Report(
         slug=q.slug,
         title=q.title,
@@ -325,7 +326,7 @@ def build_report(
         items=[item_stats(q, item, sums) for item in q.items if not isinstance(item, TextItem)],
         reliability=[reliability(q, d.id, sums) for d in q.dimensions],
         correlations=correlations([d.id for d in q.dimensions], sums),
-        segments=adjusted([segment(q, item, sums, min_cell) for item in q.segments]),
+        segments=adjusted([segment(q, item, sums, min_cell) for item in segment_items]),
         timeline=sorted(
             (DayCount(date.fromisoformat(k[1]), _int(v)) for k, v in sums.items() if k[0] == "t"),
             key=lambda d: d.day,
@@ -335,10 +336,16 @@ def build_report(
             for at, item, text in quotes
         ],
         quality=quality_view(
-            where.quality, *(split or (sums, {})), segments=q.segments, min_cell=min_cell
+            where.quality, *(split or (sums, {})), segments=segment_items, min_cell=min_cell
         ),
         freeze=freeze,
     )
+
+
+def report_segments(q: Questionnaire, sums: Sums) -> list[ChoiceItem | NumberItem]:
+    """The segment items, then the channel (channels.segment_item) once a response has one."""
+    seen = [k[2] for k in _keys(sums, ("g", channels.SEGMENT)) if len(k) == 4 and k[3] == "n"]
+    return [*q.segments, *([channels.segment_item(q, seen)] if seen else [])]
 
 
 def quality_view(

@@ -34,6 +34,7 @@ The keys, one table for SQL and Python:
     ("gd", item, value, dim, part) for a dimension scored: n → 1,           segments' means,
                                    s → the score, ss → its square          their intervals
     ("g", item, value, "p", prof)  1 per segment value and profile         segments' profiles
+    (segment items include "_channel": the channel a response's link named, when it named one)
 
 Numbers and values are keyed by their text as PostgreSQL prints them (value_text,
 rounded_text); pairs of items and of dimensions in code-point order (COLLATE "C" in SQL).
@@ -94,6 +95,10 @@ class ReportShape(msgspec.Struct, frozen=True, kw_only=True):
 KEYS = 2
 
 
+# The channel's segment id (channels.SEGMENT): SQL sums it from the response's channel column.
+CHANNEL = "_channel"
+
+
 def shape_of(q: Questionnaire) -> ReportShape:
     likert = q.likert_items()
     return ReportShape(
@@ -102,7 +107,7 @@ def shape_of(q: Questionnaire) -> ReportShape:
         multi=[i.id for i in q.items if isinstance(i, MultiChoiceItem)],
         reliability_dims=[i.dimension for i in likert],
         reliability_items=[i.id for i in likert],
-        segments=[i.id for i in q.segments],
+        segments=[*(i.id for i in q.segments), CHANNEL],
     )
 
 
@@ -174,10 +179,13 @@ class Folder:
         answers: dict[str, Answer],
         score: Score,
         flags: Iterable[str] = (),
+        channel: str | None = None,
     ) -> None:
         day = created_at.astimezone(UTC).date()
         flags = list(flags)
         place = (version, day, source, not flags)
+        if channel is not None:  # a segment like the items (channels.SEGMENT)
+            answers = {**answers, CHANNEL: channel}
         self.groups[place].append((answers, score))
         if flags:
             self.flags[place].update(flags)

@@ -60,6 +60,7 @@ class ExportedResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     item_order: msgspec.Raw | None = None
     quality_flags: list[str]
     quality: msgspec.Raw | None  # the values the flags were decided on
+    channel: str | None = None  # the channel the survey link named (core.channels)
     # The preregistration lock the export is made under, when there is one (survey freeze).
     freeze_hash: str | None = None
     instrument_changed: bool | None = None
@@ -96,6 +97,7 @@ def jsonl_chunk(rows: Iterable[asyncpg.Record], status: FreezeStatus | None = No
                 item_order=None if row["item_order"] is None else msgspec.Raw(row["item_order"]),
                 quality_flags=row["flags"],
                 quality=None if row["quality"] is None else msgspec.Raw(row["quality"]),
+                channel=row["channel"],
                 freeze_hash=status.hash if status else None,
                 instrument_changed=row["version"] in status.changed_versions if status else None,
             )

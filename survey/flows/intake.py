@@ -78,10 +78,12 @@ async def submit(
     signals: core_quality.Signals | None = None,
     browser_hash: bytes | None = None,
     retake_of: uuid.UUID | None = None,
+    channel: str | None = None,
 ) -> Receipt:
     """Validate, score, flag and store a submission; raises InvalidSubmission listing every
     problem. `signals` and `browser_hash` come from the web form (the API has neither);
-    `retake_of`, the earlier response a retake was started from."""
+    `retake_of`, the earlier response a retake was started from; `channel`, the one its link
+    named (core.channels, checked)."""
     q = loaded.definition
     problems = scoring.validate(q, submission)
     if problems:
@@ -120,6 +122,7 @@ async def submit(
         answers_hash=checked.answers_hash,
         browser_hash=browser_hash,
         retake_of=retake_of,
+        channel=channel,
     )
     row, _ = await responses.insert_response(conn, new)
     shown = result_of(loaded, row)

@@ -84,6 +84,7 @@ async def save(
     days: int,
     signals: quality.Signals | None = None,
     retake_of: uuid.UUID | None = None,
+    channel: str | None = None,
 ) -> None:
     """Keep the answers so far, to resume at `page`, and how the pages so far were filled in
     (and, from the first save, the earlier response a retake was started from)."""
@@ -97,6 +98,7 @@ async def save(
         unsigned=not signals.signed if signals else False,
         honeypot=signals.honeypot if signals else False,
         retake_of=retake_of,
+        channel=channel,
     )
     await drafts.upsert_draft(conn, tokens.token_hash(token), draft, days)
 
@@ -112,6 +114,7 @@ async def finish(
     signals: quality.Signals | None = None,
     browser_hash: bytes | None = None,
     retake_of: uuid.UUID | None = None,
+    channel: str | None = None,
 ) -> intake.Receipt:
     """Submit the whole response from the last page and erase its draft, in one transaction;
     raises InvalidSubmission as intake.submit does (the draft then stays), and DraftGone when
@@ -131,5 +134,6 @@ async def finish(
             signals=signals,
             browser_hash=browser_hash,
             retake_of=retake_of,
+            channel=channel,
         )
     return receipt

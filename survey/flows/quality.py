@@ -172,6 +172,7 @@ async def recompute(conn: db.Connection, loaded: Loaded) -> Recomputed:
                         Profile(id=profile, label=profile) if profile else None,
                     ),
                     flags,
+                    row["channel"],
                 )
         await responses.update_quality(conn, changes)
         await rollup.replace_report_rollup(conn, q.slug, shape, rows_of(folder.sums()))

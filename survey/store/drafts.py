@@ -21,6 +21,7 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     unsigned: bool = False  # a page came back without its signed issue time
     honeypot: bool = False  # a page's hidden field was filled in
     retake_of: uuid.UUID | None = None  # the earlier response a retake was started from
+    channel: str | None = None  # the channel the survey link named
 
 
 async def upsert_draft(
@@ -30,15 +31,15 @@ async def upsert_draft(
     days: int,
 ) -> None:
     """Store a draft, or its new answers and page; it expires `days` after this save (its
-    retake_of is the first save's)."""
+    retake_of and channel are the first save's)."""
     await conn.execute(
         """
         INSERT INTO draft (token_hash, slug, version, answers, page, item_seed, expires_at,
-                           seconds, unsigned, honeypot, retake_of)
+                           seconds, unsigned, honeypot, retake_of, channel)
         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7), $8, $9, $10,
                 -- Kept from being deleted until this statement's foreign key check; gone
                 -- already, the draft is an ordinary one.
-                (SELECT id FROM response WHERE id = $11 FOR KEY SHARE))
+                (SELECT id FROM response WHERE id = $11 FOR KEY SHARE), $12)
         ON CONFLICT (token_hash) DO UPDATE
            SET answers = excluded.answers, page = excluded.page,
                expires_at = excluded.expires_at, seconds = excluded.seconds,
@@ -55,6 +56,7 @@ async def upsert_draft(
         draft.unsigned,
         draft.honeypot,
         draft.retake_of,
+        draft.channel,
     )
 
 
@@ -62,7 +64,8 @@ async def select_draft(conn: db.Connection, token_hash: bytes) -> Draft | None:
     """The unexpired draft with this token hash."""
     row = await conn.fetchrow(
         """
-        SELECT slug, version, answers, page, item_seed, seconds, unsigned, honeypot, retake_of
+        SELECT slug, version, answers, page, item_seed, seconds, unsigned, honeypot, retake_of,
+               channel
           FROM draft
          WHERE token_hash = $1 AND expires_at > now()
         """,

@@ -45,7 +45,7 @@ async def select_export_batches(
             f"""
             SELECT id::text AS id, created_at, version, source, complete, profile, index_score,
                    dimensions::text AS dimensions, answers::text AS answers, quote_consent,
-                   item_order::text AS item_order, flags, quality::text AS quality
+                   item_order::text AS item_order, flags, quality::text AS quality, channel
               FROM response
              WHERE {condition}
              ORDER BY created_at
@@ -174,6 +174,7 @@ def _export_query(
     for measure in QUALITY_MEASURES:
         args.append(measure)
         cells.append(f"quality ->> ${len(args)}::text")
+    cells.append("channel")  # checked against a channel name's shape: nothing to neutralise
     if stamp is not None:  # hex digits and true/false: nothing to neutralise
         args += [stamp.hash, stamp.changed_versions]
         cells.append(f"${len(args) - 1}::text")

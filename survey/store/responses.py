@@ -42,6 +42,7 @@ class NewResponse(_Scored, frozen=True, kw_only=True):
     answers_hash: bytes | None = None
     browser_hash: bytes | None = None
     retake_of: uuid.UUID | None = None  # the earlier response this one takes again
+    channel: str | None = None  # the channel its survey link named (core.channels)
 
 
 class StoredResponse(_Scored, frozen=True, kw_only=True):
@@ -77,9 +78,9 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
         INSERT INTO response (id, slug, version, source, answers, dimensions, index_score,
                               profile, complete, quote_consent, result_token_hash,
                               idempotency_key, request_hash, item_order, flags, quality,
-                              answers_hash, browser_hash, retake_of)
+                              answers_hash, browser_hash, retake_of, channel)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                $18, $19)
+                $18, $19, $20)
         ON CONFLICT DO NOTHING
         RETURNING created_at
         """,
@@ -102,6 +103,7 @@ async def insert_response(conn: db.Connection, new: NewResponse) -> tuple[Stored
         new.answers_hash,
         new.browser_hash,
         new.retake_of,
+        new.channel,
     )
     if created_at is not None:
         stored = StoredResponse(
@@ -377,7 +379,7 @@ async def select_for_quality(
     cursor = await conn.cursor(
         """
         SELECT r.id, r.version, r.created_at, r.source, r.answers, r.dimensions,
-               r.index_score, r.profile, r.item_order, r.flags, r.quality, r.folded,
+               r.index_score, r.profile, r.item_order, r.flags, r.quality, r.folded, r.channel,
                r.answers_hash IS NOT NULL AND EXISTS (
                    SELECT 1 FROM response e
                     WHERE e.slug = r.slug AND e.answers_hash = r.answers_hash

@@ -87,14 +87,14 @@ kv (version, day, source, clean, key, value) AS (
                                 ('bb', p.sb * p.sb), ('ab', p.sa * p.sb)) AS t(k, val)
     UNION ALL
     SELECT r.version, r.day, r.source, r.clean, ARRAY['g', a.key, a.value #>> '{}', t.k], t.val
-      FROM r, jsonb_each(r.answers) a
+      FROM r, jsonb_each(r.seg) a
      CROSS JOIN LATERAL (VALUES ('n', 1::float8), ('scored', r.complete::int::float8),
                                 ('isum', coalesce(r.index_score, 0)),
                                 ('isq', coalesce(r.index_score * r.index_score, 0))) AS t(k, val)
      WHERE a.key = ANY(${segments}::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
     UNION ALL
     SELECT r.version, r.day, r.source, r.clean, t.k, t.val
-      FROM r, jsonb_each(r.answers) a, jsonb_each(r.dimensions) d
+      FROM r, jsonb_each(r.seg) a, jsonb_each(r.dimensions) d
      CROSS JOIN LATERAL (
          SELECT a.value #>> '{}' AS v, (d.value #>> '{}')::float8 AS s
      ) AS x
@@ -108,7 +108,7 @@ kv (version, day, source, clean, key, value) AS (
     UNION ALL
     SELECT r.version, r.day, r.source, r.clean,
            ARRAY['g', a.key, a.value #>> '{}', 'p', r.profile], 1
-      FROM r, jsonb_each(r.answers) a
+      FROM r, jsonb_each(r.seg) a
      WHERE a.key = ANY(${segments}::text[]) AND jsonb_typeof(a.value) IN ('number', 'string')
        AND r.profile IS NOT NULL
 )
@@ -116,7 +116,9 @@ kv (version, day, source, clean, key, value) AS (
 
 ROW_COLUMNS = """
     id, version, (created_at AT TIME ZONE 'UTC')::date AS day, source, answers, dimensions,
-    index_score, profile, complete, flags, cardinality(flags) = 0 AS clean
+    index_score, profile, complete, flags, cardinality(flags) = 0 AS clean,
+    CASE WHEN channel IS NULL THEN answers
+         ELSE answers || jsonb_build_object('_channel', channel) END AS seg
 """
 
 
@@ -315,7 +317,8 @@ async def select_report_sums_by_quality(
                AND source = ANY($5::text[])
                AND NOT EXISTS (
                    SELECT 1 FROM unnest($6::text[], $7::text[]) AS f(item, value)
-                    WHERE answers ->> f.item IS DISTINCT FROM f.value
+                    WHERE CASE WHEN f.item = '_channel' THEN channel
+                               ELSE answers ->> f.item END IS DISTINCT FROM f.value
                )
         ),
         {contributions(8)}

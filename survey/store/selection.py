@@ -34,6 +34,10 @@ def where_sql(slug: str, where: ReportFilter, alias: str = "") -> tuple[str, lis
     if where.clean is not None:
         conditions.append(f"cardinality({r}flags) {'=' if where.clean else '>'} 0")
     for item, value in where.segments:
+        if item == "_channel":  # channels.SEGMENT: a column of its own
+            args.append(value)
+            conditions.append(f"{r}channel = ${len(args)}")
+            continue
         args += [item, value]
         conditions.append(f"{r}answers ->> ${len(args) - 1} = ${len(args)}")
     return " AND ".join(conditions), args

@@ -21,7 +21,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from survey.config import Settings
-from survey.core import display, precision, quality, scoring, tokens
+from survey.core import channels, display, precision, quality, scoring, tokens
 from survey.core.charts import dimension_chart, dimension_views, number_text
 from survey.core.model import Answer, Loaded
 from survey.core.submission import Submission
@@ -53,6 +53,8 @@ NO_RESULT = "This result was not found, or its answers have been deleted."
 STAMP, HONEYPOT = "_t", "_website"
 # A retake's form: the private link of the result it takes again.
 AGAIN = "_again"
+# The form's field for the channel its link named (`?src=`), checked (core.channels).
+SOURCE = "_src"
 BROWSER_COOKIE = "survey_browser"
 BROWSER_DAYS = 365
 UNTIMED_AFTER = 24 * 3600.0  # seconds after which a form's time on it is not counted
@@ -140,6 +142,8 @@ def _form_page(
         send = display.surely_last(q, page, answers)
     again = form.get(AGAIN)
     again = again if isinstance(again, str) and again and token is None else None
+    source = form.get(SOURCE)
+    source = channels.checked(q, source) if isinstance(source, str) and token is None else None
     return Template(
         "form.html",
         # A draft's page, or a retake's form (which carries the earlier result's link).
@@ -147,6 +151,7 @@ def _form_page(
         context={
             "q": q,
             "again": again,
+            "source": source,
             "sections": sections,
             # Conditions on these are applied live on the page; others the server has applied.
             "on_page": {item.id for _, items in sections for item in items},
@@ -198,12 +203,14 @@ async def _page_post(
     before: Draft | None = None,
     browser: bytes | None = None,
     retake_of: uuid.UUID | None = None,
+    channel: str | None = None,
 ) -> Response[Any]:
     """A page sent: Back keeps its answers and goes back; Next checks them, keeps them and goes
     on, or from the last page submits the whole response."""
     q = loaded.definition
     signals = _signals(state, q.slug, data, before)
     retake_of = before.retake_of if before is not None else retake_of
+    channel = before.channel if before is not None else channel
     days = state.settings.draft_days
     items = display.page_items(q, page, saved)
     answers = paging.merged(saved, items, submission_from_form(q, data).answers)
@@ -227,7 +234,7 @@ async def _page_post(
         # Back keeps what would be accepted; an answer with a problem is not stored half-checked.
         answers = paging.without(answers, problems)
         back = display.previous_page(q, page, answers)
-        await paging.save(db, token, loaded, answers, back, seed, days, signals, retake_of)
+        await paging.save(db, token, loaded, answers, back, seed, days, signals, retake_of, channel)
         return Redirect(f"/d/{token}/{back}", status_code=303)
     if problems:
         return again(field_errors(q, problems))
@@ -247,6 +254,7 @@ async def _page_post(
                 signals=signals,
                 browser_hash=browser,
                 retake_of=retake_of,
+                channel=channel,
             )
         except InvalidSubmission as exc:
             return again(field_errors(q, exc.problems))
@@ -256,7 +264,7 @@ async def _page_post(
         return Redirect(receipt.result_url, status_code=303)
     first_save = token is None
     token = token or paging.new_token()
-    await paging.save(db, token, loaded, answers, after, seed, days, signals, retake_of)
+    await paging.save(db, token, loaded, answers, after, seed, days, signals, retake_of, channel)
     return Redirect(f"/d/{token}/{after}" + ("?saved=1" if first_save else ""), status_code=303)
 
 
@@ -279,7 +287,9 @@ async def index(state: State) -> Template:
 @get("/q/{slug:str}")
 async def show_form(state: State, request: Request[Any, Any, Any], slug: FromPath[str]) -> Template:
     loaded = http.questionnaire(state, slug, NO_SURVEY)
-    page = _form_page(loaded, {}, [], secret=state.settings.secret)
+    channel = channels.channel_of(loaded.definition, request.query_params)
+    form: dict[str, str | list[str]] = {SOURCE: channel} if channel else {}
+    page = _form_page(loaded, form, [], secret=state.settings.secret)
     return _with_browser(request, page)
 
 
@@ -303,6 +313,7 @@ async def submit_form(
             seed=seed,
             browser=_browser(state, request, loaded.definition.slug),
             retake_of=await _retake_of(state, db, slug, data),
+            channel=_channel(loaded, data),
         )
     submission = submission_from_form(loaded.definition, data)
     retake_of = await _retake_of(state, db, slug, data)
@@ -320,11 +331,18 @@ async def submit_form(
                 signals=_signals(state, slug, data),
                 browser_hash=_browser(state, request, slug),
                 retake_of=retake_of,
+                channel=_channel(loaded, data),
             )
     except InvalidSubmission as exc:
         errors = field_errors(loaded.definition, exc.problems)
         return _form_page(loaded, data, errors, status_code=422, secret=state.settings.secret)
     return Redirect(receipt.result_url, status_code=303)
+
+
+def _channel(loaded: Loaded, data: Mapping[str, str | list[str]]) -> str | None:
+    """The channel the form carries from its link, checked again."""
+    sent = data.get(SOURCE)
+    return channels.checked(loaded.definition, sent if isinstance(sent, str) else None)
 
 
 async def _retake_of(

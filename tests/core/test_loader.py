@@ -108,14 +108,25 @@ def test_weights_default_to_every_dimension_with_weight_one() -> None:
 
 def test_the_version_is_the_first_twelve_hex_digits_of_the_sha256_of_the_canonical_json() -> None:
     loaded = load(CONNECTOR.read_bytes())
-    # Without the quality thresholds and the absent checks (see version_of).
+    # Without the quality thresholds, the channels and the absent checks (see version_of).
     plain = msgspec.to_builtins(loaded.definition, order="deterministic")
     del plain["quality"]
+    del plain["channels"]
     for item in (i for s in plain["sections"] for i in s["items"]):
         assert item.pop("check") is None
     digest = hashlib.sha256(msgspec.json.encode(plain)).hexdigest()
     assert loaded.version == digest[:12] == version_of(loaded.definition)
     assert re.fullmatch(r"[0-9a-f]{12}", loaded.version)
+
+
+def test_channels_do_not_change_the_version() -> None:
+    raw = minimal()
+    base = load(yaml.safe_dump(raw)).version
+    raw["channels"] = [{"id": "newsletter", "label": "The newsletter"}]
+    assert load(yaml.safe_dump(raw)).version == base
+    raw["channels"] = [{"id": "News Letter", "label": "x"}]
+    with pytest.raises(QuestionnaireError, match="channels"):
+        load(yaml.safe_dump(raw))
 
 
 def test_quality_thresholds_do_not_change_the_version_and_an_attention_item_does() -> None:

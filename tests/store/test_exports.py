@@ -72,7 +72,7 @@ async def export(conn, loaded: Loaded, answers: list[tuple[str, Cell]]) -> dict[
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode(), newline="")))
     assert len(rows) == count
     # The answer cells: after the fixed columns, before the quality columns.
-    return {row[0]: row[8 : -len(csvcells.QUALITY_COLUMNS)] for row in rows}
+    return {row[0]: row[8 : -len(csvcells.QUALITY_COLUMNS) - 1] for row in rows}  # then channel
 
 
 async def insert(conn, loaded: Loaded, answers: dict[str, object]) -> str:

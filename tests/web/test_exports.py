@@ -83,9 +83,10 @@ def test_the_csv_header_names_every_dimension_and_item_in_questionnaire_order(qu
 
     assert header[:8] == csvcells.FIXED_COLUMNS
     assert header[8 : 8 + len(q.dimensions)] == [f"score.{d.id}" for d in q.dimensions]
-    answers = header[8 + len(q.dimensions) : -len(csvcells.QUALITY_COLUMNS)]
+    answers = header[8 + len(q.dimensions) : -len(csvcells.QUALITY_COLUMNS) - 1]
     assert answers == [f"answer.{i.id}" for i in q.items]
-    assert header[-len(csvcells.QUALITY_COLUMNS) :] == [
+    assert header[-1] == "channel"
+    assert header[-len(csvcells.QUALITY_COLUMNS) - 1 : -1] == [
         "quality_flags",
         "quality.seconds",
         "quality.longstring",
