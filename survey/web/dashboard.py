@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import segno
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.params import FromPath
@@ -251,6 +252,26 @@ async def _report(
     return loaded, await load_report(db, loaded, where, state.settings.min_cell)
 
 
+@dataclass(frozen=True)
+class ChannelLink:
+    id: str
+    label: str
+    url: str
+    qr: Markup  # an inline SVG, drawn here from the URL (segno)
+
+
+def channel_links(loaded: Loaded, base: str) -> list[ChannelLink]:
+    """A ready survey link per listed channel, with its QR code as inline SVG."""
+    q = loaded.definition
+    out = []
+    for channel in q.channels:
+        url = f"{base}/q/{q.slug}?src={channel.id}"
+        # segno draws only modules from the data: nothing of the URL appears as markup.
+        svg = segno.make(url, error="m").svg_inline(scale=3)
+        out.append(ChannelLink(channel.id, channel.label, url, Markup(svg)))
+    return out
+
+
 @get("/{slug:str}")
 async def dashboard(
     state: State, db: Db, request: Request[Any, Any, Any], slug: FromPath[str]
@@ -272,6 +293,7 @@ async def dashboard(
             "problems": _problems(problems),
             "query": "" if problems else filters.query_of(where),
             "researcher": request.state.researcher,
+            "channel_links": channel_links(loaded, str(request.base_url).rstrip("/")),
         },
         status_code=422 if problems else 200,
     )

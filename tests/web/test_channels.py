@@ -127,3 +127,17 @@ async def test_the_report_filter_names_a_channel_by_its_shape(questionnaires):
     with pytest.raises(InvalidQuery) as caught:
         filter_of(loaded.definition, {"channel": "Not A Channel"})
     assert [p.field for p in caught.value.problems] == ["channel"]
+
+
+async def test_the_dashboard_lists_a_link_and_a_qr_code_per_channel(client, conn, questionnaires):
+    loaded = questionnaires["connector"]
+    secret = await token(conn, ("reports",))
+    page = await client.get("/reports/connector", headers=bearer(secret))
+    assert page.status_code == 200
+    section = page.text.split('id="channels"', 1)[1].split("</section>", 1)[0]
+    for channel in loaded.definition.channels:
+        url = f"http://testserver.local/q/connector?src={channel.id}"
+        item = section.split(f'data-channel="{channel.id}"', 1)[1].split("</li>", 1)[0]
+        assert f'<a href="{url}">{url}</a>' in item
+        assert "<svg" in item and 'class="segno"' in item and "<script" not in item
+    assert section.count("<svg") == len(loaded.definition.channels)
