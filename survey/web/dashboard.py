@@ -94,6 +94,10 @@ def selects(loaded: Loaded, report: stats.Report | None, params: Mapping[str, st
             values = set(seen.get(item.id, [])) | ({chosen} if chosen else set())
             options = sorted(values, key=lambda v: (float(v) if _numeric(v) else 0.0, v))
         out.append(Select(item.id, item.text, options, chosen))
+    chosen = params.get("channel", "")
+    channels_seen = set(seen.get(filters.CHANNEL_SEGMENT, [])) | ({chosen} if chosen else set())
+    if channels_seen:  # the channel a response's link named: a filter of its own name
+        out.append(Select("channel", "Channel", sorted(channels_seen), chosen))
     return out
 
 

@@ -141,3 +141,9 @@ async def test_the_dashboard_lists_a_link_and_a_qr_code_per_channel(client, conn
         assert f'<a href="{url}">{url}</a>' in item
         assert "<svg" in item and 'class="segno"' in item and "<script" not in item
     assert section.count("<svg") == len(loaded.definition.channels)
+    # Once a response came through a channel, the filter form offers it.
+    assert 'name="channel"' not in page.text
+    await send(client, "/q/connector?src=newsletter", likert(loaded))
+    page = await client.get("/reports/connector?channel=newsletter", headers=bearer(secret))
+    assert page.status_code == 200
+    assert '<option value="newsletter" selected>newsletter</option>' in page.text
