@@ -637,7 +637,7 @@ async def test_the_order_a_randomised_section_was_shown_in_is_exported(
 
     csv_export = await client.get(CSV.format(slug="conditional"), headers=bearer(secret))
     rows = parse_csv(csv_export.text)
-    assert list(rows[0])[-1 - len(csvcells.QUALITY_COLUMNS)] == "item_order"
+    assert list(rows[0])[-2 - len(csvcells.QUALITY_COLUMNS)] == "item_order"  # then channel
     assert [r["item_order"] for r in rows] == [" ".join(order), ""]
     jsonl = await client.get(JSONL.format(slug="conditional"), headers=bearer(secret))
     lines = parse_jsonl(jsonl.text)
