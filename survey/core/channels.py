@@ -30,7 +30,12 @@ def channel_of(q: Questionnaire, params: Mapping[str, str]) -> str | None:
     name = raw.strip().lower()
     if q.channels:
         return name if any(c.id == name for c in q.channels) else OTHER
-    return name if _SHAPE.fullmatch(name) else OTHER
+    return name if is_name(name) else OTHER
+
+
+def is_name(value: str) -> bool:
+    """Whether a value has a channel name's shape (as a channel id must)."""
+    return _SHAPE.fullmatch(value) is not None
 
 
 def checked(q: Questionnaire, name: str | None) -> str | None:

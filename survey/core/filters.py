@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import msgspec
 
+from survey.core import channels
 from survey.core.model import ChoiceItem, NumberItem, Questionnaire
 from survey.errors import InvalidQuery, Problem
 
@@ -19,10 +20,8 @@ SOURCES = ("web", "api", "import")
 ALL_VERSIONS = "all"
 # The filter's own parameters; any other name is a segment item.
 NAMES = ("from", "to", "version", "include_demo", "quality", "channel")
-# `channel`: the responses whose survey link named this channel (core.channels); a segment
-# of its own id, which no item's can be.
-CHANNEL_SEGMENT = "_channel"
-_CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+# `channel`: the responses whose survey link named this channel, as the segment
+# channels.SEGMENT, an id no item's can be.
 # `quality`: the responses without a quality flag, those with one, or every response.
 QUALITIES = ("clean", "flagged", "all")
 
@@ -65,10 +64,10 @@ def parse_filter(
         problems.append(Problem("include_demo", "must be true or false"))
     chosen: list[tuple[str, str]] = []
     channel = params.get("channel") or ""
-    if channel and not _CHANNEL.fullmatch(channel):
+    if channel and not channels.is_name(channel):
         problems.append(Problem("channel", "must be a channel's name (lowercase, digits, - _)"))
     elif channel:
-        chosen.append((CHANNEL_SEGMENT, channel))
+        chosen.append((channels.SEGMENT, channel))
     for name, value in params.items():
         if name in NAMES:
             continue
@@ -150,6 +149,6 @@ def query_of(where: ReportFilter) -> str:
         params.append(("include_demo", "true"))
     params.append(("quality", where.quality))
     params.extend(
-        ("channel" if item == CHANNEL_SEGMENT else item, value) for item, value in where.segments
+        ("channel" if item == channels.SEGMENT else item, value) for item, value in where.segments
     )
     return urlencode(params)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from survey.core import channels
 from survey.core.filters import ReportFilter
 
 
@@ -34,7 +35,7 @@ def where_sql(slug: str, where: ReportFilter, alias: str = "") -> tuple[str, lis
     if where.clean is not None:
         conditions.append(f"cardinality({r}flags) {'=' if where.clean else '>'} 0")
     for item, value in where.segments:
-        if item == "_channel":  # channels.SEGMENT: a column of its own
+        if item == channels.SEGMENT:  # a column of its own
             args.append(value)
             conditions.append(f"{r}channel = ${len(args)}")
             continue

@@ -26,7 +26,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 from markupsafe import Markup
 
-from survey.core import charts, codebook, csvcells, filters, stats
+from survey.core import channels, charts, codebook, csvcells, filters, stats
 from survey.core.charts import go
 from survey.core.model import ChoiceItem, Loaded
 from survey.errors import FiguresUnavailable, NotFound, Problem
@@ -95,7 +95,7 @@ def selects(loaded: Loaded, report: stats.Report | None, params: Mapping[str, st
             options = sorted(values, key=lambda v: (float(v) if _numeric(v) else 0.0, v))
         out.append(Select(item.id, item.text, options, chosen))
     chosen = params.get("channel", "")
-    channels_seen = set(seen.get(filters.CHANNEL_SEGMENT, [])) | ({chosen} if chosen else set())
+    channels_seen = set(seen.get(channels.SEGMENT, [])) | ({chosen} if chosen else set())
     if channels_seen:  # the channel a response's link named: a filter of its own name
         out.append(Select("channel", "Channel", sorted(channels_seen), chosen))
     return out
